@@ -1,0 +1,1 @@
+"""Grades NBA player-points prop predictions day by day with Dagster."""

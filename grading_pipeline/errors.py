@@ -1,0 +1,30 @@
+"""Errors that stop a partition with a message a person can act on. None is ever turned into an
+empty result."""
+
+
+class GradingError(Exception):
+    """Base class: something about the inputs or the warehouse keeps a date from being graded."""
+
+
+class MissingTableError(GradingError):
+    """An input table does not exist in the warehouse."""
+
+
+class BadInputError(GradingError):
+    """The source rows for a date cannot be graded as they are (NULL keys, conflicting actuals)."""
+
+
+class ActualsNotLoadedError(GradingError):
+    """Predictions exist for a date but the box scores have not (all) arrived."""
+
+
+class MissingPredictionsError(GradingError):
+    """Games were played on a date (actuals exist) but no predictions were found for it."""
+
+
+class InvalidPartitionKeyError(GradingError):
+    """A partition key that is not a calendar date."""
+
+
+class FencedOutError(GradingError):
+    """A newer lock holder has claimed the partition: this writer's lease ran out."""

@@ -1,0 +1,1 @@
+"""Dagster resources: the warehouse engines live in grading_pipeline.warehouse; the lock here."""

@@ -1,0 +1,93 @@
+"""The interface every warehouse engine implements. Assets depend on this, never on an engine."""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import ConfigurableResource
+
+from grading_pipeline.sql_catalog import SqlDialect
+
+# Output tables, created idempotently before any write; input tables are never created by a run
+# (a missing input is an error, not an empty day).
+OUTPUT_DDL = (
+    "ddl/030_prediction_accuracy.sql",
+    "ddl/040_system_daily_performance.sql",
+    "ddl/050_partition_write_fences.sql",
+)
+INPUT_DDL = ("ddl/010_player_prop_predictions.sql", "ddl/020_player_game_summary.sql")
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A lock holder's fencing token: a write commits only if no newer token claimed the date."""
+
+    lock_type: str
+    token: int
+    holder_id: str
+
+
+@dataclass(frozen=True)
+class PartitionWrite:
+    """What an atomic partition replacement did."""
+
+    table: str
+    game_date: dt.date
+    rows_replaced: int
+    rows_written: int
+    summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class WarehouseSession(abc.ABC):
+    """One connection to the warehouse, reused for every date of a run."""
+
+    @abc.abstractmethod
+    def query(self, sql_name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run a named SELECT from `sql/` with bound parameters; rows as dicts."""
+
+    @abc.abstractmethod
+    def replace_partition(
+        self,
+        table: str,
+        game_date: dt.date,
+        select_sql: str,
+        summary_sql: str | None = None,
+        fence: Fence | None = None,
+    ) -> PartitionWrite:
+        """Replace every row of `table` for `game_date` by the rows of `select_sql`, atomically.
+
+        A crash, a retry or a concurrent writer can never leave two copies or half a date. With a
+        fence, the write first checks that no newer token has claimed the date, in the same unit.
+        """
+
+    @abc.abstractmethod
+    def claim_fence(self, table: str, game_date: dt.date, fence: Fence) -> None:
+        """Record `fence` as the newest token for the date (fails if a newer one is recorded)."""
+
+    @abc.abstractmethod
+    def missing_tables(self, tables: list[str]) -> list[str]:
+        """The logical `dataset.table` names among `tables` that do not exist."""
+
+
+class Warehouse(ConfigurableResource):
+    """An engine holding the four tables, in datasets named like production's."""
+
+    @property
+    @abc.abstractmethod
+    def dialect(self) -> SqlDialect: ...
+
+    @abc.abstractmethod
+    def ensure_tables(self, include_inputs: bool = False) -> None:
+        """Create the output tables (and optionally the input tables) if absent."""
+
+    @abc.abstractmethod
+    def session(self) -> AbstractContextManager[WarehouseSession]: ...
+
+    @abc.abstractmethod
+    def load_rows(self, table: str, frame: Any, replace_dates: list[dt.date] | None = None) -> int:
+        """Load a pandas DataFrame into an input table (sample data, tests), atomically."""

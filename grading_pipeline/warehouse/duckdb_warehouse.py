@@ -1,0 +1,170 @@
+"""The embedded warehouse: one DuckDB file with schemas named like the BigQuery datasets.
+
+DuckDB lets one process at a time open a file for writing; `dagster_duckdb.DuckDBResource`
+retries the open with backoff while another process holds it, so concurrent runs queue at the
+file. Each date is replaced inside one transaction: a crash before COMMIT leaves the previous
+version, and the transaction never shows half a date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from dagster_duckdb import DuckDBResource
+from pydantic import Field, PrivateAttr
+
+from grading_pipeline.errors import FencedOutError, MissingTableError
+from grading_pipeline.sql_catalog import SqlDialect, output_columns
+from grading_pipeline.warehouse.base import (
+    INPUT_DDL,
+    OUTPUT_DDL,
+    Fence,
+    PartitionWrite,
+    Warehouse,
+    WarehouseSession,
+)
+
+DATASETS = ("nba_predictions", "nba_analytics")
+DUCKDB = SqlDialect("duckdb")
+
+
+class DuckDBWarehouse(Warehouse):
+    """The local warehouse (`GRADING_DUCKDB_PATH`, default `data/warehouse.duckdb`)."""
+
+    database: str = Field(description="Path of the DuckDB file; created with its folder if absent.")
+    _tables_ready: bool = PrivateAttr(default=False)
+
+    @property
+    def dialect(self) -> SqlDialect:
+        return DUCKDB
+
+    @contextmanager
+    def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        with DuckDBResource(database=self.database).get_connection() as con:
+            # DuckDBResource does not close the connection when the body raises; a leaked
+            # connection would hold the file's lock and stall every other process.
+            try:
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def session(self) -> Iterator[DuckDBSession]:
+        with self._connection() as con:
+            session = DuckDBSession(con)
+            if not self._tables_ready:
+                session.create_tables(OUTPUT_DDL)
+                self._tables_ready = True
+            yield session
+
+    def ensure_tables(self, include_inputs: bool = False) -> None:
+        with self._connection() as con:
+            DuckDBSession(con).create_tables(OUTPUT_DDL + (INPUT_DDL if include_inputs else ()))
+
+    def load_rows(self, table: str, frame: Any, replace_dates: list[dt.date] | None = None) -> int:
+        """Insert a DataFrame into `table`, replacing `replace_dates` first, in one transaction."""
+        with self._connection() as con:
+            con.begin()
+            if replace_dates:
+                con.execute(f"DELETE FROM {table} WHERE game_date IN (SELECT UNNEST($dates))", {"dates": replace_dates})
+            con.register("incoming_rows", frame)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
+            con.unregister("incoming_rows")
+            con.commit()
+        return len(frame)
+
+
+class DuckDBSession(WarehouseSession):
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def create_tables(self, ddl_names: tuple[str, ...]) -> None:
+        for dataset in DATASETS:
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+        for name in ddl_names:
+            self.con.execute(DUCKDB.render(name))
+
+    def _execute(self, sql: str, params: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.con.execute(sql, params or {})
+        except duckdb.CatalogException as error:
+            raise MissingTableError(f"{error}. Load the inputs first (e.g. `grading-pipeline sample-data`).") from error
+
+    def query(self, sql_name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        cursor = self._execute(DUCKDB.render(sql_name), _used_params(sql_name, params))
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+    def missing_tables(self, tables: list[str]) -> list[str]:
+        present = {
+            f"{schema}.{name}"
+            for schema, name in self.con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables"
+            ).fetchall()
+        }
+        return [t for t in tables if t not in present]
+
+    def claim_fence(self, table: str, game_date: dt.date, fence: Fence) -> None:
+        self.con.begin()
+        try:
+            self._claim_fence(table, game_date, fence)
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+
+    def _claim_fence(self, table: str, game_date: dt.date, fence: Fence) -> None:
+        key = {"table_name": table, "game_date": game_date}
+        (newest,) = self.query("fencing/newest_fence.sql", key)
+        if newest["fencing_token"] is not None and newest["fencing_token"] > fence.token:
+            raise FencedOutError(
+                f"{table} {game_date}: fencing token {fence.token} of {fence.holder_id} is older than "
+                f"token {newest['fencing_token']} of {newest['holder_id']}; this holder's lease ran out "
+                "and another holder took the lock. Nothing was written."
+            )
+        params = {**key, "lock_type": fence.lock_type, "fencing_token": fence.token, "holder_id": fence.holder_id}
+        self._execute(DUCKDB.render("fencing/claim_fence.sql"), params)
+
+    def replace_partition(
+        self,
+        table: str,
+        game_date: dt.date,
+        select_sql: str,
+        summary_sql: str | None = None,
+        fence: Fence | None = None,
+    ) -> PartitionWrite:
+        started = time.perf_counter()
+        params = {"game_date": game_date}
+        columns = ", ".join(output_columns(select_sql))
+        self.con.begin()
+        try:
+            if fence is not None:
+                self._claim_fence(table, game_date, fence)
+            (rows_replaced,) = self._execute(f"SELECT COUNT(*) FROM {table} WHERE game_date = $game_date", params).fetchone()
+            self._execute(f"DELETE FROM {table} WHERE game_date = $game_date", params)
+            (rows_written,) = self._execute(
+                f"INSERT INTO {table} ({columns}) {DUCKDB.render(select_sql)}", _used_params(select_sql, params)
+            ).fetchone()
+            summary = self.query(summary_sql, params)[0] if summary_sql else {}
+            self._commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return PartitionWrite(table, game_date, rows_replaced, rows_written, summary, time.perf_counter() - started)
+
+    def _commit(self) -> None:
+        # A seam of its own so that crash tests can stop a real process just before COMMIT.
+        self.con.commit()
+
+
+def _used_params(sql_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """DuckDB rejects bound parameters a statement does not use; pass only those it names."""
+    text = DUCKDB.render(sql_name)
+    return {k: v for k, v in params.items() if f"${k}" in text}

@@ -1,0 +1,33 @@
+-- Output: one row per graded prediction.
+-- Business key: (player_lookup, game_id, system_id, line_value), line_value NULL counted as a value.
+CREATE TABLE IF NOT EXISTS nba_predictions.prediction_accuracy (
+  player_lookup STRING NOT NULL,
+  game_id STRING NOT NULL,
+  game_date DATE NOT NULL,
+  system_id STRING NOT NULL,
+  team_abbr STRING,
+  opponent_team_abbr STRING,
+  predicted_points NUMERIC,
+  confidence_score FLOAT64,
+  confidence_decile INT64,
+  recommendation STRING,
+  line_value NUMERIC,
+  model_version STRING,
+  actual_points INT64,
+  minutes_played FLOAT64,
+  absolute_error NUMERIC,
+  signed_error NUMERIC,
+  within_3_points BOOL,
+  within_5_points BOOL,
+  predicted_margin NUMERIC,
+  actual_margin NUMERIC,
+  prediction_correct BOOL,
+  is_push BOOL,
+  is_voided BOOL NOT NULL,
+  void_reason STRING,
+  prediction_created_at TIMESTAMP,
+  graded_at TIMESTAMP NOT NULL
+)
+PARTITION BY game_date
+CLUSTER BY system_id, player_lookup
+OPTIONS (require_partition_filter = TRUE)

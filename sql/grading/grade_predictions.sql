@@ -1,0 +1,126 @@
+-- Grades one game date: every eligible prediction against the box score, one row per business key.
+-- Parameters: @game_date DATE.
+WITH eligible_predictions AS (
+  SELECT
+    *,
+    -- Several source rows may share a business key (re-runs). The EARLIEST prediction wins: it is
+    -- the one published before tip-off; a later re-run (possibly made after the game) never
+    -- replaces it. The remaining ORDER BY terms make the choice total, hence deterministic.
+    ROW_NUMBER() OVER (
+      PARTITION BY player_lookup, game_id, system_id, current_points_line
+      ORDER BY
+        created_at ASC NULLS LAST,
+        predicted_points ASC NULLS LAST,
+        confidence_score ASC NULLS LAST,
+        recommendation ASC NULLS LAST,
+        model_version ASC NULLS LAST,
+        injury_status_at_prediction ASC NULLS LAST
+    ) AS source_rank
+  FROM nba_predictions.player_prop_predictions
+  WHERE game_date = @game_date
+    AND player_lookup IS NOT NULL
+    AND game_id IS NOT NULL
+    AND system_id IS NOT NULL
+    -- 20.0 was the old platform's "no real line" placeholder.
+    AND (current_points_line IS NULL OR current_points_line <> 20.0)
+    -- Invalidated predictions are not graded.
+    AND COALESCE(is_active, TRUE)
+    AND invalidation_reason IS NULL
+),
+
+predictions AS (
+  SELECT
+    player_lookup,
+    game_id,
+    game_date,
+    system_id,
+    predicted_points,
+    -- Some systems wrote confidence on a 0-100 scale.
+    CASE WHEN confidence_score > 1 THEN confidence_score / 100 ELSE confidence_score END AS confidence_score,
+    UPPER(recommendation) AS recommendation,
+    current_points_line AS line_value,
+    model_version,
+    UPPER(injury_status_at_prediction) AS injury_status_at_prediction,
+    created_at
+  FROM eligible_predictions
+  WHERE source_rank = 1
+),
+
+-- Actuals join on (player_lookup, game_id). Exact duplicate rows collapse here; conflicting
+-- duplicates are rejected before grading (sql/grading/source_health.sql).
+actuals AS (
+  SELECT DISTINCT player_lookup, game_id, team_abbr, opponent_team_abbr, points, minutes_played, is_dnp
+  FROM nba_analytics.player_game_summary
+  WHERE game_date = @game_date
+),
+
+joined AS (
+  SELECT
+    p.*,
+    a.team_abbr,
+    a.opponent_team_abbr,
+    a.points AS actual_points,
+    a.minutes_played,
+    -- Did not play: flagged DNP, zero points with no minutes, or absent from the box score.
+    (
+      a.player_lookup IS NULL
+      OR COALESCE(a.is_dnp, FALSE)
+      OR a.points IS NULL
+      OR (a.points = 0 AND COALESCE(a.minutes_played, 0) = 0)
+    ) AS is_voided
+  FROM predictions AS p
+  LEFT JOIN actuals AS a
+    ON a.player_lookup = p.player_lookup AND a.game_id = p.game_id
+),
+
+graded AS (
+  SELECT
+    *,
+    -- Errors describe played games only: a void is not a miss.
+    CASE WHEN NOT is_voided THEN ABS(predicted_points - actual_points) END AS absolute_error,
+    CASE WHEN NOT is_voided THEN predicted_points - actual_points END AS signed_error,
+    CASE WHEN NOT is_voided AND line_value IS NOT NULL THEN actual_points = line_value END AS is_push
+  FROM joined
+)
+
+SELECT
+  player_lookup,
+  game_id,
+  game_date,
+  system_id,
+  team_abbr,
+  opponent_team_abbr,
+  predicted_points,
+  confidence_score,
+  CASE
+    WHEN confidence_score IS NOT NULL
+    THEN LEAST(10, CAST(FLOOR(confidence_score * 10) AS INT64) + 1)
+  END AS confidence_decile,
+  recommendation,
+  line_value,
+  model_version,
+  actual_points,
+  minutes_played,
+  absolute_error,
+  signed_error,
+  absolute_error <= 3 AS within_3_points,
+  absolute_error <= 5 AS within_5_points,
+  predicted_points - line_value AS predicted_margin,
+  CASE WHEN NOT is_voided THEN actual_points - line_value END AS actual_margin,
+  CASE
+    WHEN is_voided OR line_value IS NULL OR actual_points IS NULL THEN NULL
+    WHEN recommendation NOT IN ('OVER', 'UNDER') OR recommendation IS NULL THEN NULL
+    WHEN actual_points = line_value THEN NULL
+    ELSE (actual_points > line_value) = (recommendation = 'OVER')
+  END AS prediction_correct,
+  is_push,
+  is_voided,
+  CASE
+    WHEN NOT is_voided THEN NULL
+    WHEN injury_status_at_prediction IN ('OUT', 'DOUBTFUL') THEN 'dnp_injury_confirmed'
+    WHEN injury_status_at_prediction IN ('QUESTIONABLE', 'PROBABLE') THEN 'dnp_late_scratch'
+    ELSE 'dnp_unknown'
+  END AS void_reason,
+  created_at AS prediction_created_at,
+  CURRENT_TIMESTAMP() AS graded_at
+FROM graded

@@ -1,0 +1,14 @@
+-- Figures for one graded date, read back inside the write's transaction (materialization metadata).
+-- Parameters: @game_date DATE.
+SELECT
+  COUNT(*) AS rows_graded,
+  COUNTIF(is_voided) AS voided,
+  COUNTIF(is_push) AS pushes,
+  COUNTIF(actual_points IS NULL) AS without_actuals,
+  COUNTIF(prediction_correct) AS correct,
+  COUNTIF(NOT prediction_correct) AS incorrect,
+  ROUND(AVG(absolute_error), 3) AS mae,
+  ROUND(SAFE_DIVIDE(COUNTIF(prediction_correct), COUNTIF(prediction_correct IS NOT NULL)), 4) AS win_rate,
+  COUNT(DISTINCT system_id) AS systems
+FROM nba_predictions.prediction_accuracy
+WHERE game_date = @game_date
