@@ -76,6 +76,18 @@ def grade_range(start: dt.date, end: dt.date, instance=None):
     return job.execute_in_process(instance=instance or _instance(), tags=tags, raise_on_error=False)
 
 
+def step_failures(result) -> list[tuple[str, str]]:
+    """(step, root error message) of each failed step: Dagster wraps the user's exception."""
+    failures = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            failures.append((event.step_key, f"{error.cls_name}: {error.message.strip()}"))
+    return failures
+
+
 def print_summary(start: dt.date, end: dt.date) -> int:
     with _warehouse().session() as session:
         rows = session.query("reports/graded_dates.sql", {"start_date": start, "end_date": end})
@@ -99,9 +111,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     result = grade_range(args.start, args.end)
     seconds = time.perf_counter() - started
     print(f"Dagster run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} in {seconds:.1f} s")
-    for event in result.all_events:
-        if event.is_step_failure:
-            print(f"  step {event.step_key} failed: {event.event_specific_data.error.message.strip()}", file=sys.stderr)
+    for step, message in step_failures(result):
+        print(f"  step {step} failed: {message}", file=sys.stderr)
     print_summary(args.start, args.end)
     return 0 if result.success else 1
 
@@ -117,6 +128,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     return print_summary(args.start, args.end)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from grading_pipeline.bench import print_benchmark, run_benchmark
+
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+    print_benchmark(run_benchmark(sizes, args.season_days, args.season_per_day, args.repeats))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("summary", help="per-date figures of the graded table")
     add_range(p)
     p.set_defaults(func=cmd_summary)
+
+    p = commands.add_parser("bench", help="time the pipeline next to DuckDB running the bare grading SQL")
+    p.add_argument("--sizes", default="1000,10000,100000", help="predictions for the one-date cases")
+    p.add_argument("--season-days", type=int, default=180)
+    p.add_argument("--season-per-day", type=int, default=1000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,6 +1,5 @@
 """`nba_predictions.prediction_accuracy`: every prediction of a game date, graded."""
 
-from __future__ import annotations
 
 import datetime as dt
 
@@ -77,13 +76,15 @@ def prediction_accuracy(
 
 
 def _totals(per_date: list[DateMetadata]) -> DateMetadata:
-    graded = sum(m["rows_graded"] for m in per_date)
-    decided = sum(m.get("correct", 0) + m.get("incorrect", 0) for m in per_date)
+    def total(name: str) -> float:
+        return sum(m.get(name) or 0 for m in per_date)
+
+    decided = total("correct") + total("incorrect")
     return {
-        "rows_graded": graded,
-        "voided": sum(m["voided"] for m in per_date),
-        "pushes": sum(m["pushes"] for m in per_date),
-        "rows_replaced": sum(m["rows_replaced"] for m in per_date),
-        "win_rate": round(sum(m.get("correct", 0) for m in per_date) / decided, 4) if decided else None,
-        "lock_wait_seconds": round(sum(m["lock_wait_seconds"] for m in per_date), 4),
+        "rows_graded": total("rows_graded"),
+        "voided": total("voided"),
+        "pushes": total("pushes"),
+        "rows_replaced": total("rows_replaced"),
+        **({"win_rate": round(total("correct") / decided, 4)} if decided else {}),
+        "lock_wait_seconds": round(total("lock_wait_seconds"), 4),
     }

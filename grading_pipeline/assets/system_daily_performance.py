@@ -1,6 +1,5 @@
 """`nba_predictions.system_daily_performance`: one row per (game_date, system_id)."""
 
-from __future__ import annotations
 
 import datetime as dt
 
@@ -53,8 +52,4 @@ def system_daily_performance(
 
 
 def _totals(per_date: list[DateMetadata]) -> DateMetadata:
-    return {
-        "rows_written": sum(m["rows_written"] for m in per_date),
-        "rows_replaced": sum(m["rows_replaced"] for m in per_date),
-        "predictions": sum(m.get("predictions", 0) for m in per_date),
-    }
+    return {name: sum(m.get(name) or 0 for m in per_date) for name in ("rows_written", "rows_replaced", "predictions")}

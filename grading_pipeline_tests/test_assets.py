@@ -1,0 +1,137 @@
+"""Both assets through Dagster on the sample season: single dates, range backfills, re-runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from dagster import AssetKey, DagsterEventType, EventRecordsFilter
+
+from grading_pipeline.cli import step_failures
+from grading_pipeline.sample_data import generate_season
+from grading_pipeline_tests.conftest import fetch
+from grading_pipeline_tests.support.warehouse_rows import ACTUALS, PREDICTIONS
+
+START = dt.date(2025, 10, 21)
+DAYS = 10
+ACCURACY = AssetKey(["nba_predictions", "prediction_accuracy"])
+PERFORMANCE = AssetKey(["nba_predictions", "system_daily_performance"])
+
+
+@pytest.fixture
+def season(warehouse):
+    season = generate_season(START, DAYS, predictions_per_day=300, seed=3)
+    warehouse.ensure_tables(include_inputs=True)
+    warehouse.load_rows(PREDICTIONS, season.predictions)
+    warehouse.load_rows(ACTUALS, season.actuals)
+    return season
+
+
+def table(warehouse, name: str) -> pd.DataFrame:
+    with warehouse._connection() as con:
+        return con.execute(f"SELECT * FROM nba_predictions.{name} ORDER BY ALL").df()
+
+
+def content(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table's rows without the timestamps of when they were computed."""
+    return frame.drop(columns=[c for c in ("graded_at", "computed_at") if c in frame]).reset_index(drop=True)
+
+
+def materialization_metadata(instance, key: AssetKey, partition: str) -> dict:
+    record = instance.fetch_materializations(key, limit=100).records
+    latest = next(r for r in record if r.partition_key == partition)
+    return {k: v.value for k, v in latest.asset_materialization.metadata.items()}
+
+
+def test_a_single_date_materializes_both_assets_with_plottable_metadata(season, grade, instance, warehouse):
+    day = season.game_dates[0]
+    result = grade(day)
+    assert result.success
+    meta = materialization_metadata(instance, ACCURACY, day.isoformat())
+    graded = fetch(warehouse, "SELECT COUNT(*), COUNT_IF(is_voided), COUNT_IF(is_push) FROM "
+                              "nba_predictions.prediction_accuracy WHERE game_date = ?", [day])[0]
+    assert (meta["rows_graded"], meta["voided"], meta["pushes"]) == graded
+    assert graded[0] > 200 and graded[1] > 0 and graded[2] > 0
+    for name in ("rows_replaced", "without_actuals", "mae", "win_rate", "seconds", "lock_wait_seconds", "lock_fencing_token"):
+        assert isinstance(meta[name], (int, float)), name
+    assert meta["duplicate_source_rows"] > 0  # the sample repeats predictions; exactly one is graded
+    perf = materialization_metadata(instance, PERFORMANCE, day.isoformat())
+    assert perf["rows_written"] == fetch(warehouse, "SELECT COUNT(DISTINCT system_id) FROM "
+                                                    "nba_predictions.prediction_accuracy WHERE game_date = ?", [day])[0][0]
+
+
+def test_a_single_run_range_backfill_equals_one_run_per_date(season, grade, instance, warehouse, tmp_path):
+    end = START + dt.timedelta(days=DAYS - 1)
+    assert grade(START, end).success
+    ranged = (content(table(warehouse, "prediction_accuracy")), content(table(warehouse, "system_daily_performance")))
+    # Each date of the range was its own write, recorded per partition as an observation.
+    observations = instance.get_event_records(
+        EventRecordsFilter(event_type=DagsterEventType.ASSET_OBSERVATION, asset_key=ACCURACY)
+    )
+    assert sorted(o.event_log_entry.dagster_event.partition for o in observations) == [
+        (START + dt.timedelta(days=i)).isoformat() for i in range(DAYS)
+    ]
+    with warehouse._connection() as con:
+        con.execute("DELETE FROM nba_predictions.prediction_accuracy; DELETE FROM nba_predictions.system_daily_performance")
+    for i in range(DAYS):
+        assert grade(START + dt.timedelta(days=i)).success
+    pd.testing.assert_frame_equal(ranged[0], content(table(warehouse, "prediction_accuracy")))
+    pd.testing.assert_frame_equal(ranged[1], content(table(warehouse, "system_daily_performance")))
+    off_days = sorted(set(START + dt.timedelta(days=i) for i in range(DAYS)) - set(season.game_dates))
+    assert off_days, "the sample season should contain a day without games"
+    assert set(ranged[0]["game_date"].dt.date) == set(season.game_dates)
+
+
+def test_rematerializing_a_date_replaces_exactly_that_date(season, grade, warehouse):
+    first, second = season.game_dates[:2]
+    assert grade(first, second).success
+    before = table(warehouse, "prediction_accuracy")
+    for _ in range(5):
+        assert grade(second).success
+    after = table(warehouse, "prediction_accuracy")
+    untouched = before[before.game_date.dt.date == first]
+    pd.testing.assert_frame_equal(untouched.reset_index(drop=True),
+                                  after[after.game_date.dt.date == first].reset_index(drop=True))
+    pd.testing.assert_frame_equal(content(before), content(after))
+    assert (after[after.game_date.dt.date == second].graded_at > before.graded_at.max()).all()
+
+
+def test_daily_performance_agrees_with_an_independent_computation(season, grade, warehouse):
+    assert grade(START, START + dt.timedelta(days=DAYS - 1)).success
+    graded = table(warehouse, "prediction_accuracy")
+    perf = table(warehouse, "system_daily_performance").set_index(["game_date", "system_id"])
+    for (day, system), rows in graded.groupby(["game_date", "system_id"]):
+        decided = rows[rows.prediction_correct.notna()]
+        expected_win = round(decided.prediction_correct.astype(bool).mean(), 3) if len(decided) else None
+        played = rows[rows.absolute_error.notna()].absolute_error.astype(float)
+        over = decided[decided.recommendation == "OVER"]
+        got = perf.loc[(day, system)]
+        assert got.predictions_count == len(rows)
+        assert got.voided_count == rows.is_voided.sum()
+        assert got.correct_count + got.incorrect_count == len(decided)
+        assert (pd.isna(got.win_rate) and expected_win is None) or got.win_rate == pytest.approx(expected_win)
+        assert got.mae == pytest.approx(round(played.mean(), 2), abs=0.006)
+        if len(over):
+            assert got.over_win_rate == pytest.approx(round(over.prediction_correct.astype(bool).mean(), 3))
+
+
+def test_a_failed_date_fails_the_run_keeps_its_rows_and_skips_the_aggregate(season, grade, warehouse):
+    day = season.game_dates[0]
+    assert grade(day).success
+    before = table(warehouse, "prediction_accuracy")
+    with warehouse._connection() as con:
+        con.execute("DELETE FROM nba_analytics.player_game_summary WHERE game_date = ?", [day])
+    result = grade(day, raise_on_error=False)
+    assert not result.success
+    ((step, message),) = step_failures(result)
+    assert step.endswith("prediction_accuracy") and "ActualsNotLoadedError" in message and "actuals not loaded" in message
+    assert not any(e.is_step_success for e in result.all_events if "system_daily_performance" in (e.step_key or ""))
+    pd.testing.assert_frame_equal(before, table(warehouse, "prediction_accuracy"))
+
+
+def test_the_coverage_threshold_is_run_config(season, grade, warehouse):
+    day = season.game_dates[0]
+    config = {"ops": {"nba_predictions__prediction_accuracy": {"config": {"min_actuals_coverage": 1.0}}}}
+    result = grade(day, raise_on_error=False, run_config=config)
+    assert not result.success  # the sample has predicted players missing from the box score

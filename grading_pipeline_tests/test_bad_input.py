@@ -1,0 +1,109 @@
+"""Bad input fails with a clear error and loses nothing; an empty day says so."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from grading_pipeline.errors import (
+    ActualsNotLoadedError,
+    BadInputError,
+    InvalidPartitionKeyError,
+    MissingPredictionsError,
+    MissingTableError,
+)
+from grading_pipeline.grading import GradingPolicy, grade_date, parse_game_date
+from grading_pipeline_tests.conftest import fetch
+from grading_pipeline_tests.support.warehouse_rows import ACTUALS, GAME_DATE, actual, frame, load, prediction
+
+POLICY = GradingPolicy()
+OTHER_GAME = "20251103_LAL_BOS"
+
+
+def graded_rows(warehouse, day=GAME_DATE) -> int:
+    return fetch(warehouse, "SELECT COUNT(*) FROM nba_predictions.prediction_accuracy WHERE game_date = ?", [day])[0][0]
+
+
+@pytest.fixture
+def graded_day(warehouse):
+    """A date graded once, completely, so that failures can be shown to leave it untouched."""
+    load(warehouse, [prediction("alpha"), prediction("bravo", game_id=OTHER_GAME)],
+         [actual("alpha", 25), actual("bravo", 12, game_id=OTHER_GAME)])
+    with warehouse.session() as session:
+        grade_date(session, GAME_DATE, POLICY)
+    assert graded_rows(warehouse) == 2
+    return warehouse
+
+
+def grade(warehouse, policy=POLICY, day=GAME_DATE):
+    with warehouse.session() as session:
+        return grade_date(session, day, policy)
+
+
+def test_a_missing_input_table_is_named(warehouse):
+    warehouse.ensure_tables()  # outputs only: no input tables
+    with pytest.raises(MissingTableError, match="player_prop_predictions"):
+        grade(warehouse)
+
+
+def test_a_partition_key_that_is_not_a_date_is_refused():
+    with pytest.raises(InvalidPartitionKeyError, match="'2025-13-45' is not a date"):
+        parse_game_date("2025-13-45")
+
+
+def test_actuals_not_loaded_fails_without_voiding_the_day(graded_day):
+    graded_day.load_rows(ACTUALS, frame(ACTUALS, []), [GAME_DATE])  # the box scores vanish
+    with pytest.raises(ActualsNotLoadedError, match="actuals not loaded"):
+        grade(graded_day)
+    assert graded_rows(graded_day) == 2
+    assert fetch(graded_day, "SELECT COUNT(*) FROM nba_predictions.prediction_accuracy WHERE is_voided")[0][0] == 0
+
+
+def test_a_game_without_any_box_score_fails_unless_allowed(graded_day):
+    graded_day.load_rows(ACTUALS, frame(ACTUALS, [actual("alpha", 25)]), [GAME_DATE])
+    with pytest.raises(ActualsNotLoadedError, match="1 of 2 predicted game"):
+        grade(graded_day, GradingPolicy(min_actuals_coverage=0.0))
+    assert graded_rows(graded_day) == 2
+    _, write = grade(graded_day, GradingPolicy(min_actuals_coverage=0.0, allow_games_without_actuals=True))
+    assert write.summary["voided"] == 1
+
+
+def test_coverage_below_the_threshold_fails(warehouse):
+    players = [f"p{i}" for i in range(10)]
+    load(warehouse, [prediction(p) for p in players], [actual(p, 10) for p in players[:7]])
+    with pytest.raises(ActualsNotLoadedError, match="only 70.0%"):
+        grade(warehouse, GradingPolicy(min_actuals_coverage=0.8))
+    _, write = grade(warehouse, GradingPolicy(min_actuals_coverage=0.7))
+    assert write.rows_written == 10 and write.summary["voided"] == 3
+
+
+@pytest.mark.parametrize("column", ["player_lookup", "game_id", "system_id"])
+def test_rows_with_null_key_columns_are_refused(graded_day, column):
+    load(graded_day, [prediction("alpha"), prediction("zulu", **{column: None})], [actual("alpha", 25)],
+         dates=[GAME_DATE])
+    with pytest.raises(BadInputError, match="1 active prediction"):
+        grade(graded_day)
+    assert graded_rows(graded_day) == 2
+
+
+def test_conflicting_actuals_are_refused_but_identical_copies_collapse(warehouse):
+    load(warehouse, [prediction("alpha")], [actual("alpha", 25), actual("alpha", 25)])
+    _, write = grade(warehouse)
+    assert write.rows_written == 1 and write.summary["voided"] == 0
+    load(warehouse, [prediction("alpha")], [actual("alpha", 25), actual("alpha", 27)])
+    with pytest.raises(BadInputError, match="conflicting"):
+        grade(warehouse)
+
+
+def test_a_day_without_games_grades_zero_rows(graded_day):
+    quiet_day = GAME_DATE + dt.timedelta(days=1)
+    health, write = grade(graded_day, day=quiet_day)
+    assert (health["source_predictions"], write.rows_written, write.rows_replaced) == (0, 0, 0)
+    assert graded_rows(graded_day) == 2  # other dates untouched
+
+
+def test_box_scores_without_predictions_is_an_error_not_an_empty_day(warehouse):
+    load(warehouse, [], [actual("alpha", 25)])
+    with pytest.raises(MissingPredictionsError, match="no gradable predictions"):
+        grade(warehouse)
