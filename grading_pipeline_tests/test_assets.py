@@ -57,7 +57,7 @@ def test_a_single_date_materializes_both_assets_with_plottable_metadata(season, 
         assert isinstance(meta[name], (int, float)), name
     assert meta["duplicate_source_rows"] > 0  # the sample repeats predictions; exactly one is graded
     perf = materialization_metadata(instance, PERFORMANCE, day.isoformat())
-    assert perf["rows_written"] == fetch(warehouse, "SELECT COUNT(DISTINCT system_id) FROM "
+    assert perf["systems"] == fetch(warehouse, "SELECT COUNT(DISTINCT system_id) FROM "
                                                     "nba_predictions.prediction_accuracy WHERE game_date = ?", [day])[0][0]
 
 

@@ -13,7 +13,7 @@ from grading_pipeline.errors import (
     MissingPredictionsError,
     MissingTableError,
 )
-from grading_pipeline.grading import GradingPolicy, grade_date, parse_game_date
+from grading_pipeline.grading import GradingPolicy, grade_dates, parse_game_date
 from grading_pipeline_tests.conftest import fetch
 from grading_pipeline_tests.support.warehouse_rows import ACTUALS, GAME_DATE, actual, frame, load, prediction
 
@@ -31,14 +31,14 @@ def graded_day(warehouse):
     load(warehouse, [prediction("alpha"), prediction("bravo", game_id=OTHER_GAME)],
          [actual("alpha", 25), actual("bravo", 12, game_id=OTHER_GAME)])
     with warehouse.session() as session:
-        grade_date(session, GAME_DATE, POLICY)
+        grade_dates(session, GAME_DATE, GAME_DATE, POLICY)
     assert graded_rows(warehouse) == 2
     return warehouse
 
 
 def grade(warehouse, policy=POLICY, day=GAME_DATE):
     with warehouse.session() as session:
-        return grade_date(session, day, policy)
+        return grade_dates(session, day, day, policy)
 
 
 def test_a_missing_input_table_is_named(warehouse):
@@ -66,7 +66,7 @@ def test_a_game_without_any_box_score_fails_unless_allowed(graded_day):
         grade(graded_day, GradingPolicy(min_actuals_coverage=0.0))
     assert graded_rows(graded_day) == 2
     _, write = grade(graded_day, GradingPolicy(min_actuals_coverage=0.0, allow_games_without_actuals=True))
-    assert write.summary["voided"] == 1
+    assert write.per_date[GAME_DATE]["voided"] == 1
 
 
 def test_coverage_below_the_threshold_fails(warehouse):
@@ -75,7 +75,7 @@ def test_coverage_below_the_threshold_fails(warehouse):
     with pytest.raises(ActualsNotLoadedError, match="only 70.0%"):
         grade(warehouse, GradingPolicy(min_actuals_coverage=0.8))
     _, write = grade(warehouse, GradingPolicy(min_actuals_coverage=0.7))
-    assert write.rows_written == 10 and write.summary["voided"] == 3
+    assert write.rows_written == 10 and write.per_date[GAME_DATE]["voided"] == 3
 
 
 @pytest.mark.parametrize("column", ["player_lookup", "game_id", "system_id"])
@@ -90,7 +90,7 @@ def test_rows_with_null_key_columns_are_refused(graded_day, column):
 def test_conflicting_actuals_are_refused_but_identical_copies_collapse(warehouse):
     load(warehouse, [prediction("alpha")], [actual("alpha", 25), actual("alpha", 25)])
     _, write = grade(warehouse)
-    assert write.rows_written == 1 and write.summary["voided"] == 0
+    assert write.rows_written == 1 and write.per_date[GAME_DATE]["voided"] == 0
     load(warehouse, [prediction("alpha")], [actual("alpha", 25), actual("alpha", 27)])
     with pytest.raises(BadInputError, match="conflicting"):
         grade(warehouse)
@@ -99,7 +99,7 @@ def test_conflicting_actuals_are_refused_but_identical_copies_collapse(warehouse
 def test_a_day_without_games_grades_zero_rows(graded_day):
     quiet_day = GAME_DATE + dt.timedelta(days=1)
     health, write = grade(graded_day, day=quiet_day)
-    assert (health["source_predictions"], write.rows_written, write.rows_replaced) == (0, 0, 0)
+    assert (health, write.rows_written, write.rows_replaced) == ({}, 0, {})
     assert graded_rows(graded_day) == 2  # other dates untouched
 
 
@@ -107,3 +107,12 @@ def test_box_scores_without_predictions_is_an_error_not_an_empty_day(warehouse):
     load(warehouse, [], [actual("alpha", 25)])
     with pytest.raises(MissingPredictionsError, match="no gradable predictions"):
         grade(warehouse)
+
+
+def test_a_range_names_every_date_that_cannot_be_graded(warehouse):
+    next_day = GAME_DATE + dt.timedelta(days=1)
+    load(warehouse, [prediction("alpha"), prediction("alpha", game_date=next_day)], [])
+    with pytest.raises(ActualsNotLoadedError, match="2 dates cannot be graded") as failure:
+        with warehouse.session() as session:
+            grade_dates(session, GAME_DATE, next_day, POLICY)
+    assert str(GAME_DATE) in str(failure.value) and str(next_day) in str(failure.value)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from grading_pipeline.grading import GradingPolicy, aggregate_date, grade_date
+from grading_pipeline.grading import GradingPolicy, aggregate_dates, grade_dates
 from grading_pipeline_tests.conftest import fetch
 from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, actual, load, prediction
 
@@ -17,8 +17,8 @@ LENIENT = GradingPolicy(min_actuals_coverage=0.0)
 
 def graded(warehouse, **where) -> dict[tuple, dict]:
     with warehouse.session() as session:
-        grade_date(session, GAME_DATE, LENIENT)
-        aggregate_date(session, GAME_DATE)
+        grade_dates(session, GAME_DATE, GAME_DATE, LENIENT)
+        aggregate_dates(session, GAME_DATE, GAME_DATE)
     with warehouse._connection() as con:
         cur = con.execute("SELECT * FROM nba_predictions.prediction_accuracy WHERE game_date = ?", [GAME_DATE])
         cols = [d[0] for d in cur.description]

@@ -1,21 +1,31 @@
-"""What both assets share: walking the dates of a run, each under its own lock and atomic write,
-and reporting per-date figures the way Dagster can plot them."""
+"""What both assets share: writing the dates of a run under their locks, and reporting per-date
+figures the way Dagster can plot them.
+
+A run's dates (one for a single-partition run, a range for a single-run backfill) are written in
+batches of consecutive dates. For each batch the lock of every date is taken (in date order, so
+two runs never deadlock), the fences are claimed, and the batch is replaced in ONE transaction:
+atomic for each date and for the batch. A batch fails or commits as a whole, which is also how
+Dagster books a single-run backfill (all its partitions succeed or fail together).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetObservation, MaterializeResult, MetadataValue
 
 from grading_pipeline.grading import parse_game_date
 from grading_pipeline.resources.partition_lock import PartitionLockResource
-from grading_pipeline.warehouse.base import Fence, PartitionWrite, WarehouseSession
+from grading_pipeline.warehouse.base import Fence, PartitionWrite, Warehouse, WarehouseSession
 
 DateMetadata = dict[str, Any]
+# Writes (session, first date, last date, fences) -> per-date metadata.
+BatchWriter = Callable[[WarehouseSession, dt.date, dt.date, Sequence[Fence]], dict[dt.date, DateMetadata]]
+DEFAULT_DATES_PER_TRANSACTION = 31
 
 
 def run_dates(context: AssetExecutionContext) -> list[dt.date]:
@@ -23,95 +33,127 @@ def run_dates(context: AssetExecutionContext) -> list[dt.date]:
     return [parse_game_date(key) for key in context.partition_keys]
 
 
+def batches(dates: list[dt.date], size: int) -> list[list[dt.date]]:
+    size = max(1, size)
+    return [dates[i : i + size] for i in range(0, len(dates), size)]
+
+
 @contextmanager
-def locked_partition(
+def locked_dates(
     context: AssetExecutionContext,
     lock: PartitionLockResource,
-    session: WarehouseSession,
+    lock_type: str,
+    dates: list[dt.date],
+) -> Iterator[tuple[list[Any], list[Fence], dict[dt.date, DateMetadata]]]:
+    """Hold the (lock_type, date) lease of every date around a write; yields the leases, the fences
+    the write must check and each date's lock metadata."""
+    metadata: dict[dt.date, DateMetadata] = {}
+    fences: list[Fence] = []
+    with ExitStack() as stack:
+        leases = []
+        for game_date in dates:
+            lease = stack.enter_context(
+                lock.hold(
+                    lock_type,
+                    game_date.isoformat(),
+                    operation_id=f"{lock_type}_{game_date.isoformat()}:{context.run_id}",
+                    run_id=context.run_id,
+                    step=context.op_handle.name,
+                )
+            )
+            leases.append(lease)
+            meta: DateMetadata = {
+                "lock_held": bool(lease.locked),
+                "lock_wait_seconds": round(lease.wait_seconds, 4),
+                "lock_attempts": lease.attempts,
+            }
+            if lease.locked:
+                meta["lock_fencing_token"] = lease.fencing_token
+                meta["lock_holder"] = lease.holder_id
+                if lease.took_over_from:
+                    meta["lock_took_over_from"] = lease.took_over_from
+                fences.append(Fence(lock_type, game_date, lease.fencing_token, lease.holder_id))
+            else:
+                meta["lock_unlocked_reason"] = lease.unlocked_reason
+                context.log.warning(f"{lock_type} {game_date}: writing WITHOUT a lock ({lease.unlocked_reason})")
+            metadata[game_date] = meta
+        yield leases, fences, metadata
+
+
+def write_batches(
+    context: AssetExecutionContext,
+    lock: PartitionLockResource,
+    warehouse: Warehouse,
     table: str,
     lock_type: str,
-    game_date: dt.date,
-) -> Iterator[tuple[Fence | None, DateMetadata]]:
-    """Hold the (lock_type, date) lease around a write; yields the write's fence and lock metadata.
-
-    The fence is claimed in the warehouse as soon as the lock is taken, so a holder whose lease
-    ran out can no longer commit even before its successor writes."""
-    started = time.perf_counter()
-    with lock.hold(
-        lock_type,
-        game_date.isoformat(),
-        operation_id=f"{lock_type}_{game_date.isoformat()}:{context.run_id}",
-        run_id=context.run_id,
-        step=context.op_handle.name if hasattr(context, "op_handle") else None,
-    ) as lease:
-        metadata: DateMetadata = {
-            "lock_held": bool(lease.locked),
-            "lock_wait_seconds": round(lease.wait_seconds, 4),
-            "lock_attempts": lease.attempts,
-        }
-        if lease.locked:
-            metadata["lock_fencing_token"] = lease.fencing_token
-            metadata["lock_holder"] = lease.holder_id
-            if lease.took_over_from:
-                metadata["lock_took_over_from"] = lease.took_over_from
-            fence = Fence(lock_type, lease.fencing_token, lease.holder_id)
-            session.claim_fence(table, game_date, fence)
-        else:
-            metadata["lock_unlocked_reason"] = lease.unlocked_reason
-            context.log.warning(f"{lock_type} {game_date}: writing WITHOUT a lock ({lease.unlocked_reason})")
-            fence = None
-        lease.assert_held()
-        yield fence, metadata
-    metadata["lock_seconds"] = round(time.perf_counter() - started, 4)
+    dates: list[dt.date],
+    dates_per_transaction: int,
+    write: BatchWriter,
+) -> dict[dt.date, DateMetadata]:
+    """Lock, then connect, then write, batch after batch. The warehouse is opened only once the
+    locks are held: a process waiting for a partition lock never holds the warehouse (DuckDB lets
+    one process at a time open its file; holding it while waiting could deadlock two runs)."""
+    per_date: dict[dt.date, DateMetadata] = {}
+    for batch in batches(dates, dates_per_transaction):
+        with locked_dates(context, lock, lock_type, batch) as (leases, fences, lock_metadata):
+            with warehouse.session() as session:
+                # Claimed as soon as the locks are held: a holder whose lease ran out can no
+                # longer commit, even before its successor writes anything.
+                session.claim_fences(table, fences)
+                for lease in leases:
+                    lease.assert_held()
+                written = write(session, batch[0], batch[-1], fences)
+        for game_date in batch:
+            per_date[game_date] = {**written.get(game_date, {}), **lock_metadata[game_date]}
+    return per_date
 
 
-def write_metadata(write: PartitionWrite) -> DateMetadata:
+def write_metadata(write: PartitionWrite, game_date: dt.date) -> DateMetadata:
+    """The write's figures for one date (zeros for a date without rows)."""
+    summary = {k: v for k, v in write.per_date.get(game_date, {}).items() if k != "game_date" and v is not None}
     return {
-        "rows_replaced": write.rows_replaced,
-        "rows_written": write.rows_written,
-        "write_seconds": round(write.seconds, 4),
-        **{k: v for k, v in write.summary.items() if v is not None},
+        "rows_replaced": write.rows_replaced.get(game_date, 0),
+        "batch_write_seconds": round(write.seconds, 4),
+        **summary,
     }
 
 
-def materialize_dates(
+def materialize_result(
     context: AssetExecutionContext,
-    warehouse_session: WarehouseSession,
-    dates: list[dt.date],
-    grade_one: Callable[[WarehouseSession, dt.date], DateMetadata],
+    per_date: dict[dt.date, DateMetadata],
     totals: Callable[[list[DateMetadata]], DateMetadata],
+    started: float,
 ) -> MaterializeResult:
-    """Run `grade_one` for each date in turn. A single date's figures become the materialization's
-    metadata; in a range run each date's figures are recorded as an observation of its partition
-    (Dagster gives every partition of a range the same materialization metadata), and the
-    materialization carries the range's totals."""
-    started = time.perf_counter()
-    per_date: list[DateMetadata] = []
-    for game_date in dates:
-        metadata = grade_one(warehouse_session, game_date)
-        per_date.append(metadata)
-        if len(dates) > 1:
-            context.log_event(
-                AssetObservation(asset_key=context.asset_key, partition=game_date.isoformat(), metadata=metadata)
-            )
+    """A single date's figures become the materialization's metadata. In a range run, Dagster gives
+    every partition the same materialization metadata, so each date's figures are recorded as an
+    observation of its partition and the materialization carries the range's totals."""
     seconds = round(time.perf_counter() - started, 4)
+    dates = sorted(per_date)
     if len(dates) == 1:
-        return MaterializeResult(metadata={**per_date[0], "seconds": seconds})
-    summary = {f"range_{k}": v for k, v in totals(per_date).items()}
+        return MaterializeResult(metadata={**per_date[dates[0]], "seconds": seconds})
+    for game_date in dates:
+        context.log_event(
+            AssetObservation(asset_key=context.asset_key, partition=game_date.isoformat(), metadata=per_date[game_date])
+        )
+    rows = [per_date[d] for d in dates]
     return MaterializeResult(
         metadata={
-            **summary,
+            **{f"range_{k}": v for k, v in totals(rows).items()},
             "range_dates": len(dates),
             "range_first_date": dates[0].isoformat(),
             "range_last_date": dates[-1].isoformat(),
             "seconds": seconds,
-            "per_date": MetadataValue.md(_markdown_table(dates, per_date)),
+            "per_date": MetadataValue.md(_markdown_table(dates, rows)),
         }
     )
 
 
+def sum_of(rows: list[DateMetadata], name: str) -> float:
+    return sum(r.get(name) or 0 for r in rows)
+
+
 def _markdown_table(dates: list[dt.date], rows: list[DateMetadata]) -> str:
-    columns = [c for c in rows[0] if not str(c).startswith("lock_holder")] if rows else []
+    columns = list(dict.fromkeys(c for r in rows for c in r if c != "lock_holder"))
     lines = ["| game_date | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for game_date, row in zip(dates, rows):
         lines.append(f"| {game_date} | " + " | ".join(str(row.get(c, "")) for c in columns) + " |")

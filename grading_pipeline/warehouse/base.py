@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,22 +25,25 @@ INPUT_DDL = ("ddl/010_player_prop_predictions.sql", "ddl/020_player_game_summary
 
 @dataclass(frozen=True)
 class Fence:
-    """A lock holder's fencing token: a write commits only if no newer token claimed the date."""
+    """A lock holder's fencing token for one date: a write commits only if no newer token has
+    claimed that date of that table."""
 
     lock_type: str
+    game_date: dt.date
     token: int
     holder_id: str
 
 
 @dataclass(frozen=True)
 class PartitionWrite:
-    """What an atomic partition replacement did."""
+    """What an atomic replacement of the dates [start_date, end_date] did, per date."""
 
     table: str
-    game_date: dt.date
-    rows_replaced: int
-    rows_written: int
-    summary: dict[str, Any] = field(default_factory=dict)
+    start_date: dt.date
+    end_date: dt.date
+    rows_replaced: dict[dt.date, int]
+    per_date: dict[dt.date, dict[str, Any]] = field(default_factory=dict)  # the summary query's rows
+    rows_written: int = 0
     seconds: float = 0.0
 
 
@@ -51,23 +55,26 @@ class WarehouseSession(abc.ABC):
         """Run a named SELECT from `sql/` with bound parameters; rows as dicts."""
 
     @abc.abstractmethod
-    def replace_partition(
+    def replace_partitions(
         self,
         table: str,
-        game_date: dt.date,
+        start_date: dt.date,
+        end_date: dt.date,
         select_sql: str,
         summary_sql: str | None = None,
-        fence: Fence | None = None,
+        fences: Sequence[Fence] = (),
     ) -> PartitionWrite:
-        """Replace every row of `table` for `game_date` by the rows of `select_sql`, atomically.
+        """Replace every row of `table` dated in [start_date, end_date] by the rows of `select_sql`
+        (bound to the same dates), in one atomic unit.
 
-        A crash, a retry or a concurrent writer can never leave two copies or half a date. With a
-        fence, the write first checks that no newer token has claimed the date, in the same unit.
+        A crash, a retry or a concurrent writer never leaves two copies or half a date. Each fence
+        is checked (no newer token claimed its date) and recorded in the same unit; dates outside
+        the range are never touched.
         """
 
     @abc.abstractmethod
-    def claim_fence(self, table: str, game_date: dt.date, fence: Fence) -> None:
-        """Record `fence` as the newest token for the date (fails if a newer one is recorded)."""
+    def claim_fences(self, table: str, fences: Sequence[Fence]) -> None:
+        """Record each fence as the newest token of its date (fails if a newer one is recorded)."""
 
     @abc.abstractmethod
     def missing_tables(self, tables: list[str]) -> list[str]:

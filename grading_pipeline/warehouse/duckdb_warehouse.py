@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -111,53 +111,74 @@ class DuckDBSession(WarehouseSession):
         }
         return [t for t in tables if t not in present]
 
-    def claim_fence(self, table: str, game_date: dt.date, fence: Fence) -> None:
+    def claim_fences(self, table: str, fences: Sequence[Fence]) -> None:
+        if not fences:
+            return
         self.con.begin()
         try:
-            self._claim_fence(table, game_date, fence)
+            self._claim_fences(table, fences)
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
 
-    def _claim_fence(self, table: str, game_date: dt.date, fence: Fence) -> None:
-        key = {"table_name": table, "game_date": game_date}
-        (newest,) = self.query("fencing/newest_fence.sql", key)
-        if newest["fencing_token"] is not None and newest["fencing_token"] > fence.token:
-            raise FencedOutError(
-                f"{table} {game_date}: fencing token {fence.token} of {fence.holder_id} is older than "
-                f"token {newest['fencing_token']} of {newest['holder_id']}; this holder's lease ran out "
-                "and another holder took the lock. Nothing was written."
+    def _claim_fences(self, table: str, fences: Sequence[Fence]) -> None:
+        if not fences:
+            return
+        dates = [f.game_date for f in fences]
+        newest = {
+            row["game_date"]: row
+            for row in self.query(
+                "fencing/newest_fence.sql", {"table_name": table, "start_date": min(dates), "end_date": max(dates)}
             )
-        params = {**key, "lock_type": fence.lock_type, "fencing_token": fence.token, "holder_id": fence.holder_id}
-        self._execute(DUCKDB.render("fencing/claim_fence.sql"), params)
+        }
+        for fence in fences:
+            recorded = newest.get(fence.game_date)
+            if recorded and recorded["fencing_token"] > fence.token:
+                raise FencedOutError(
+                    f"{table} {fence.game_date}: fencing token {fence.token} of {fence.holder_id} is older "
+                    f"than token {recorded['fencing_token']} of {recorded['holder_id']}: this holder's "
+                    "lease ran out and another holder took the lock. Nothing was written."
+                )
+        claim = DUCKDB.render("fencing/claim_fence.sql")
+        for fence in fences:
+            if newest.get(fence.game_date, {}).get("fencing_token") == fence.token:
+                continue  # already claimed by this holder
+            self._execute(claim, {
+                "table_name": table, "game_date": fence.game_date, "lock_type": fence.lock_type,
+                "fencing_token": fence.token, "holder_id": fence.holder_id,
+            })
 
-    def replace_partition(
+    def replace_partitions(
         self,
         table: str,
-        game_date: dt.date,
+        start_date: dt.date,
+        end_date: dt.date,
         select_sql: str,
         summary_sql: str | None = None,
-        fence: Fence | None = None,
+        fences: Sequence[Fence] = (),
     ) -> PartitionWrite:
         started = time.perf_counter()
-        params = {"game_date": game_date}
+        params = {"start_date": start_date, "end_date": end_date}
+        in_range = "game_date BETWEEN $start_date AND $end_date"
         columns = ", ".join(output_columns(select_sql))
         self.con.begin()
         try:
-            if fence is not None:
-                self._claim_fence(table, game_date, fence)
-            (rows_replaced,) = self._execute(f"SELECT COUNT(*) FROM {table} WHERE game_date = $game_date", params).fetchone()
-            self._execute(f"DELETE FROM {table} WHERE game_date = $game_date", params)
+            self._claim_fences(table, fences)
+            rows_replaced = dict(
+                self._execute(f"SELECT game_date, COUNT(*) FROM {table} WHERE {in_range} GROUP BY game_date", params).fetchall()
+            )
+            self._execute(f"DELETE FROM {table} WHERE {in_range}", params)
             (rows_written,) = self._execute(
                 f"INSERT INTO {table} ({columns}) {DUCKDB.render(select_sql)}", _used_params(select_sql, params)
             ).fetchone()
-            summary = self.query(summary_sql, params)[0] if summary_sql else {}
+            per_date = {row["game_date"]: row for row in self.query(summary_sql, params)} if summary_sql else {}
             self._commit()
         except BaseException:
             self.con.rollback()
             raise
-        return PartitionWrite(table, game_date, rows_replaced, rows_written, summary, time.perf_counter() - started)
+        return PartitionWrite(table, start_date, end_date, rows_replaced, per_date, rows_written,
+                              time.perf_counter() - started)
 
     def _commit(self) -> None:
         # A seam of its own so that crash tests can stop a real process just before COMMIT.

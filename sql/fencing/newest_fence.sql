@@ -1,4 +1,5 @@
--- The newest fencing token recorded for one (table, date). Parameters: @table_name, @game_date.
-SELECT MAX(fencing_token) AS fencing_token, MAX(holder_id) AS holder_id
+-- The newest fencing token recorded per date of a range for one table.
+-- Parameters: @table_name STRING, @start_date DATE, @end_date DATE (inclusive).
+SELECT game_date, fencing_token, holder_id
 FROM nba_predictions.partition_write_fences
-WHERE table_name = @table_name AND game_date = @game_date
+WHERE table_name = @table_name AND game_date BETWEEN @start_date AND @end_date

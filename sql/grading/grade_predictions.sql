@@ -1,5 +1,5 @@
--- Grades one game date: every eligible prediction against the box score, one row per business key.
--- Parameters: @game_date DATE.
+-- Grades the game dates of a range: every eligible prediction against the box score, one row per
+-- business key. Parameters: @start_date DATE, @end_date DATE (inclusive; one date when equal).
 WITH eligible_predictions AS (
   SELECT
     *,
@@ -17,7 +17,7 @@ WITH eligible_predictions AS (
         injury_status_at_prediction ASC NULLS LAST
     ) AS source_rank
   FROM nba_predictions.player_prop_predictions
-  WHERE game_date = @game_date
+  WHERE game_date BETWEEN @start_date AND @end_date
     AND player_lookup IS NOT NULL
     AND game_id IS NOT NULL
     AND system_id IS NOT NULL
@@ -51,7 +51,7 @@ predictions AS (
 actuals AS (
   SELECT DISTINCT player_lookup, game_id, team_abbr, opponent_team_abbr, points, minutes_played, is_dnp
   FROM nba_analytics.player_game_summary
-  WHERE game_date = @game_date
+  WHERE game_date BETWEEN @start_date AND @end_date
 ),
 
 joined AS (

@@ -1,6 +1,7 @@
--- Figures for one graded date, read back inside the write's transaction (materialization metadata).
--- Parameters: @game_date DATE.
+-- Figures per graded date of a range, read back inside the write's transaction (metadata).
+-- Parameters: @start_date DATE, @end_date DATE (inclusive).
 SELECT
+  game_date,
   COUNT(*) AS rows_graded,
   COUNTIF(is_voided) AS voided,
   COUNTIF(is_push) AS pushes,
@@ -11,4 +12,5 @@ SELECT
   ROUND(SAFE_DIVIDE(COUNTIF(prediction_correct), COUNTIF(prediction_correct IS NOT NULL)), 4) AS win_rate,
   COUNT(DISTINCT system_id) AS systems
 FROM nba_predictions.prediction_accuracy
-WHERE game_date = @game_date
+WHERE game_date BETWEEN @start_date AND @end_date
+GROUP BY game_date

@@ -1,7 +1,7 @@
--- One row per (game_date, system_id), from the graded predictions of one date.
+-- One row per (game_date, system_id), from the graded predictions of the dates of a range.
 -- Voided rows and pushes are neither wins nor losses: win rates divide by decided predictions
 -- (prediction_correct IS NOT NULL); MAE and bias cover played games only (voids have no error).
--- Parameters: @game_date DATE.
+-- Parameters: @start_date DATE, @end_date DATE (inclusive).
 SELECT
   game_date,
   system_id,
@@ -39,5 +39,5 @@ SELECT
     COUNTIF(confidence_score >= 0.70 AND prediction_correct IS NOT NULL)), 3) AS high_confidence_win_rate,
   CURRENT_TIMESTAMP() AS computed_at
 FROM nba_predictions.prediction_accuracy
-WHERE game_date = @game_date
+WHERE game_date BETWEEN @start_date AND @end_date
 GROUP BY game_date, system_id
