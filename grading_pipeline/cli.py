@@ -135,6 +135,26 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return print_summary(args.start, args.end)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The deployment gate: non-zero exit when any duplicate business key exists in the window."""
+    from grading_pipeline.checks import duplicates_per_date, find_duplicates, sweep_window
+
+    start, end = (args.end - dt.timedelta(days=args.days - 1), args.end) if args.end else sweep_window(args.days)
+    with _warehouse().session() as session:
+        per_date = duplicates_per_date(session, start, end)
+        duplicate_keys, extra_rows, sample = find_duplicates(session, start, end)
+    print(f"Duplicate sweep of nba_predictions.prediction_accuracy, {start} .. {end} ({args.days} days):")
+    for row in per_date:
+        print(f"  {row['game_date']}: {row['duplicate_keys']} duplicate business keys, {row['extra_rows']} extra rows")
+    if not duplicate_keys:
+        print("OK: no duplicate business keys (NULL line_value counted as a value).")
+        return 0
+    print(f"FAIL: {duplicate_keys} duplicate business keys, {extra_rows} extra rows. Worst keys:")
+    for key in sample[:5]:
+        print(f"  {key}")
+    return 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from grading_pipeline.bench import print_benchmark, run_benchmark
 
@@ -174,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("summary", help="per-date figures of the graded table")
     add_range(p)
     p.set_defaults(func=cmd_summary)
+
+    p = commands.add_parser("sweep", help="deployment gate: exit 1 when any duplicate business key exists in the last N days")
+    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--end", type=_date, default=None, help="last date swept (default: yesterday, UTC)")
+    p.set_defaults(func=cmd_sweep)
 
     p = commands.add_parser("bench", help="time the pipeline next to DuckDB running the bare grading SQL")
     p.add_argument("--sizes", default="1000,10000,100000", help="predictions for the one-date cases")

@@ -1,15 +1,17 @@
-"""The code location: assets, job, schedule and the resources of the current GRADING_ENV."""
+"""The code location: assets, checks, jobs, schedules and the resources of the current GRADING_ENV."""
 
 from dagster import Definitions
 
 from grading_pipeline.assets import prediction_accuracy, system_daily_performance
-from grading_pipeline.jobs import grade_game_date_job
+from grading_pipeline.checks import all_checks
+from grading_pipeline.jobs import duplicate_sweep_job, grade_game_date_job
 from grading_pipeline.resources.by_environment import build_resources
-from grading_pipeline.schedules import daily_grading_schedule
+from grading_pipeline.schedules import daily_duplicate_sweep_schedule, daily_grading_schedule
 
 defs = Definitions(
     assets=[prediction_accuracy, system_daily_performance],
-    jobs=[grade_game_date_job],
-    schedules=[daily_grading_schedule],
+    asset_checks=all_checks,
+    jobs=[grade_game_date_job, duplicate_sweep_job],
+    schedules=[daily_grading_schedule, daily_duplicate_sweep_schedule],
     resources=build_resources(),
 )

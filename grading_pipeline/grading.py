@@ -33,7 +33,7 @@ class GradingPolicy:
 
     # Share of graded business keys whose player has a box-score row; below it the actuals are
     # taken as not (fully) loaded and the date fails instead of voiding predictions wholesale.
-    min_actuals_coverage: float = 0.9
+    min_actuals_coverage: float = 0.8
     # A predicted game with no box-score row at all is a late load, not a night of DNPs.
     allow_games_without_actuals: bool = False
 

@@ -1,12 +1,19 @@
-"""The daily grading job: both assets for one game date (or a range, in one run)."""
+"""Jobs: the daily grading of a game date (both assets and their checks), and the duplicate sweep."""
 
 from dagster import AssetSelection, define_asset_job
 
+from grading_pipeline.checks import no_duplicates_in_recent_days
 from grading_pipeline.partitions import game_date_partitions
 
 grade_game_date_job = define_asset_job(
     name="grade_game_date",
     selection=AssetSelection.groups("grading"),
     partitions_def=game_date_partitions,
-    description="Grade a game date into prediction_accuracy, then aggregate system_daily_performance.",
+    description="Grade a game date into prediction_accuracy, check it, then aggregate system_daily_performance.",
+)
+
+duplicate_sweep_job = define_asset_job(
+    name="duplicate_sweep",
+    selection=AssetSelection.checks(no_duplicates_in_recent_days),
+    description="The daily sweep: no duplicate business key in prediction_accuracy over the last days.",
 )

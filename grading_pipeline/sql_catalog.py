@@ -50,6 +50,10 @@ class SqlDialect:
         """The named text, translated for this engine; multi-statement texts stay `;`-separated."""
         return ";\n".join(self.render_expression(e) for e in _parse(name))
 
+    def render_text(self, text: str) -> str:
+        """A BigQuery-dialect text that is not a file of `sql/` (e.g. a re-keyed variant of one)."""
+        return ";\n".join(self.render_expression(e) for e in sqlglot.parse(text, read=SOURCE_DIALECT) if e)
+
     def render_expression(self, expression: exp.Expression) -> str:
         mapped = expression.transform(self._map_table)
         if self.name == "duckdb":

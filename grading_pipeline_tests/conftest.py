@@ -41,9 +41,10 @@ def grade(warehouse, partition_lock, instance):
     """Materialize both assets for one date or an inclusive range (one run), on the real resources."""
 
     from grading_pipeline.assets import prediction_accuracy, system_daily_performance
+    from grading_pipeline.checks import partition_checks
 
     def run(start: dt.date, end: dt.date | None = None, assets=None, raise_on_error=True, run_config=None):
-        selection = assets or [prediction_accuracy, system_daily_performance]
+        selection = assets or [prediction_accuracy, system_daily_performance, *partition_checks]
         resources = {"warehouse": warehouse, "partition_lock": partition_lock}
         if end is None or end == start:
             return materialize(

@@ -84,7 +84,7 @@ def prediction_accuracy(
         context, partition_lock, warehouse, ACCURACY_TABLE, LOCK_TYPE, run_dates(context),
         config.dates_per_transaction, grade,
     )
-    return materialize_result(context, per_date, _totals, started)
+    return materialize_result(per_date, _totals, started)
 
 
 def _totals(rows: list[DateMetadata]) -> DateMetadata:

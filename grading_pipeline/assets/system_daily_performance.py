@@ -65,7 +65,7 @@ def system_daily_performance(
         context, partition_lock, warehouse, PERFORMANCE_TABLE, LOCK_TYPE, run_dates(context),
         config.dates_per_transaction, aggregate,
     )
-    return materialize_result(context, per_date, _totals, started)
+    return materialize_result(per_date, _totals, started)
 
 
 def _totals(rows: list[DateMetadata]) -> DateMetadata:

@@ -55,6 +55,10 @@ class WarehouseSession(abc.ABC):
         """Run a named SELECT from `sql/` with bound parameters; rows as dicts."""
 
     @abc.abstractmethod
+    def query_text(self, sql_text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Like `query`, for a BigQuery-dialect text derived from one of `sql/`."""
+
+    @abc.abstractmethod
     def replace_partitions(
         self,
         table: str,

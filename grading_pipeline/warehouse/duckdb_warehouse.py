@@ -98,7 +98,13 @@ class DuckDBSession(WarehouseSession):
             raise MissingTableError(f"{error}. Load the inputs first (e.g. `grading-pipeline sample-data`).") from error
 
     def query(self, sql_name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        cursor = self._execute(DUCKDB.render(sql_name), _used_params(sql_name, params))
+        return self._rows(DUCKDB.render(sql_name), params)
+
+    def query_text(self, sql_text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._rows(DUCKDB.render_text(sql_text), params)
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        cursor = self._execute(sql, _used_params(sql, params))
         columns = [d[0] for d in cursor.description]
         return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
@@ -162,6 +168,7 @@ class DuckDBSession(WarehouseSession):
         params = {"start_date": start_date, "end_date": end_date}
         in_range = "game_date BETWEEN $start_date AND $end_date"
         columns = ", ".join(output_columns(select_sql))
+        select = DUCKDB.render(select_sql)
         self.con.begin()
         try:
             self._claim_fences(table, fences)
@@ -170,7 +177,7 @@ class DuckDBSession(WarehouseSession):
             )
             self._execute(f"DELETE FROM {table} WHERE {in_range}", params)
             (rows_written,) = self._execute(
-                f"INSERT INTO {table} ({columns}) {DUCKDB.render(select_sql)}", _used_params(select_sql, params)
+                f"INSERT INTO {table} ({columns}) {select}", _used_params(select, params)
             ).fetchone()
             per_date = {row["game_date"]: row for row in self.query(summary_sql, params)} if summary_sql else {}
             self._commit()
@@ -185,7 +192,6 @@ class DuckDBSession(WarehouseSession):
         self.con.commit()
 
 
-def _used_params(sql_name: str, params: dict[str, Any]) -> dict[str, Any]:
+def _used_params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     """DuckDB rejects bound parameters a statement does not use; pass only those it names."""
-    text = DUCKDB.render(sql_name)
-    return {k: v for k, v in params.items() if f"${k}" in text}
+    return {k: v for k, v in params.items() if f"${k}" in sql}

@@ -1,0 +1,63 @@
+"""Code run in spawned OS processes by the contention tests (importable by module path)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+def read_counter(path: Path) -> int:
+    return int(path.read_text())
+
+
+def write_counter(path: Path, value: int) -> None:
+    # Atomic replace, so an unlocked reader never sees a half-written file (only stale values).
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(str(value))
+    os.replace(tmp, path)
+
+
+def increment_worker(
+    worker: int,
+    counter: str,
+    out_dir: str,
+    rounds: int,
+    backend_kind: str | None,
+    backend_arg: str | None,
+    barrier,
+    race_window_seconds: float,
+) -> None:
+    """``rounds`` read-sleep-write increments of a plain file, under the lock when
+    ``backend_kind`` is set (``sqlite`` + path, or ``firestore`` + project), else unlocked."""
+    counter_path = Path(counter)
+    records: list[tuple[int | None, int]] = []
+    lock = None
+    if backend_kind is not None:
+        from grading_pipeline.locks import FirestoreLockBackend, PartitionLock, SQLiteLockBackend
+
+        backend = (
+            SQLiteLockBackend(backend_arg)
+            if backend_kind == "sqlite"
+            else FirestoreLockBackend(project=backend_arg, timeout_seconds=10.0)
+        )
+        backend.get("contention", "2025-01-20")  # warm the connection before the start line
+        lock = PartitionLock(
+            backend, lease_seconds=10.0, poll_interval_seconds=0.02, max_wait_seconds=120.0
+        )
+    barrier.wait(timeout=120)
+    for i in range(rounds):
+        if lock is None:
+            value = read_counter(counter_path)
+            time.sleep(race_window_seconds)
+            write_counter(counter_path, value + 1)
+            records.append((None, value))
+        else:
+            with lock.hold("contention", "2025-01-20", f"worker{worker}-round{i}", step="increment") as lease:
+                value = read_counter(counter_path)
+                time.sleep(race_window_seconds)
+                lease.assert_held()
+                write_counter(counter_path, value + 1)
+                records.append((lease.fencing_token, value))
+    Path(out_dir, f"worker{worker}.json").write_text(json.dumps(records))
