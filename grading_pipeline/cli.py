@@ -68,9 +68,9 @@ def _instance():
 
 def grade_range(start: dt.date, end: dt.date, log_level: str = "WARNING", instance=None):
     """Materialize both assets for [start, end] as one Dagster run (a single-run range backfill)."""
-    from grading_pipeline.definitions import defs
+    from grading_pipeline.definitions import build_definitions
 
-    job = defs.resolve_job_def("grade_game_date")
+    job = build_definitions().resolve_job_def("grade_game_date")
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     selection = (
         {"partition_key": start.isoformat()}
@@ -155,6 +155,36 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_locks(args: argparse.Namespace) -> int:
+    """Operator view of the partition locks of this environment's backend."""
+    import json
+
+    from grading_pipeline.locks import admin
+    from grading_pipeline.resources.by_environment import partition_lock_resource
+
+    backend = partition_lock_resource().make_backend()
+    try:
+        if args.locks_command == "list":
+            rows = admin.list_locks(backend, args.lock_type)
+            if args.json:
+                print(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
+                return 0
+            print(f"{len(rows)} lock(s) on {settings.lock_backend()} "
+                  f"({sum(r.status == 'held' for r in rows)} held, {sum(r.status == 'expired' for r in rows)} expired):")
+            for r in rows:
+                print(f"  {r.status:9} {r.record.describe()}")
+            return 0
+        removed = admin.force_release(backend, args.lock_type, args.game_date)
+        if removed is None:
+            print(f"{args.lock_type}_{args.game_date}: nobody held it; nothing changed")
+        else:
+            print(f"force-released {removed.lock_key}: removed holder {removed.holder_id} "
+                  f"(operation {removed.operation_id}, token {removed.fencing_token}, expires {removed.expires_at})")
+        return 0
+    finally:
+        backend.close()
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from grading_pipeline.bench import print_benchmark, run_benchmark
 
@@ -199,6 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=7)
     p.add_argument("--end", type=_date, default=None, help="last date swept (default: yesterday, UTC)")
     p.set_defaults(func=cmd_sweep)
+
+    p = commands.add_parser("locks", help="list partition locks, or force-release one")
+    locks = p.add_subparsers(dest="locks_command", required=True)
+    q = locks.add_parser("list", help="held, expired and released locks with their holders")
+    q.add_argument("--lock-type", default=None, help="e.g. grading, daily_performance")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_locks)
+    q = locks.add_parser("release", help="force-release one lock, naming the holder removed")
+    q.add_argument("lock_type")
+    q.add_argument("game_date", type=_date)
+    q.set_defaults(func=cmd_locks)
 
     p = commands.add_parser("bench", help="time the pipeline next to DuckDB running the bare grading SQL")
     p.add_argument("--sizes", default="1000,10000,100000", help="predictions for the one-date cases")

@@ -8,10 +8,16 @@ from grading_pipeline.jobs import duplicate_sweep_job, grade_game_date_job
 from grading_pipeline.resources.by_environment import build_resources
 from grading_pipeline.schedules import daily_duplicate_sweep_schedule, daily_grading_schedule
 
-defs = Definitions(
-    assets=[prediction_accuracy, system_daily_performance],
-    asset_checks=all_checks,
-    jobs=[grade_game_date_job, duplicate_sweep_job],
-    schedules=[daily_grading_schedule, daily_duplicate_sweep_schedule],
-    resources=build_resources(),
-)
+
+def build_definitions() -> Definitions:
+    """Everything, with resources read from the environment now (the CLI builds its own)."""
+    return Definitions(
+        assets=[prediction_accuracy, system_daily_performance],
+        asset_checks=all_checks,
+        jobs=[grade_game_date_job, duplicate_sweep_job],
+        schedules=[daily_grading_schedule, daily_duplicate_sweep_schedule],
+        resources=build_resources(),
+    )
+
+
+defs = build_definitions()

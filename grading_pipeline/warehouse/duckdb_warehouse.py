@@ -31,6 +31,7 @@ from grading_pipeline.warehouse.base import (
 )
 
 DATASETS = ("nba_predictions", "nba_analytics")
+FENCE_TABLE = "nba_predictions.partition_write_fences"
 DUCKDB = SqlDialect("duckdb")
 
 
@@ -146,14 +147,19 @@ class DuckDBSession(WarehouseSession):
                     f"than token {recorded['fencing_token']} of {recorded['holder_id']}: this holder's "
                     "lease ran out and another holder took the lock. Nothing was written."
                 )
-        claim = DUCKDB.render("fencing/claim_fence.sql")
-        for fence in fences:
-            if newest.get(fence.game_date, {}).get("fencing_token") == fence.token:
-                continue  # already claimed by this holder
-            self._execute(claim, {
-                "table_name": table, "game_date": fence.game_date, "lock_type": fence.lock_type,
-                "fencing_token": fence.token, "holder_id": fence.holder_id,
-            })
+        unclaimed = [f for f in fences if newest.get(f.game_date, {}).get("fencing_token") != f.token]
+        if not unclaimed:
+            return  # already claimed by this holder when its locks were taken
+        # One DELETE and one INSERT for the batch, values bound as parameters.
+        self._execute(
+            f"DELETE FROM {FENCE_TABLE} WHERE table_name = $table_name AND game_date IN (SELECT UNNEST($dates))",
+            {"table_name": table, "dates": [f.game_date for f in unclaimed]},
+        )
+        self.con.executemany(
+            f"INSERT INTO {FENCE_TABLE} (table_name, game_date, lock_type, fencing_token, holder_id, claimed_at) "
+            "VALUES (?, ?, ?, ?, ?, current_timestamp)",
+            [(table, f.game_date, f.lock_type, f.token, f.holder_id) for f in unclaimed],
+        )
 
     def replace_partitions(
         self,

@@ -1,0 +1,54 @@
+"""The `grading-pipeline` console script: sample data, grading, summary, locks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from grading_pipeline import cli
+from grading_pipeline.locks import PartitionLock, SQLiteLockBackend
+
+
+@pytest.fixture
+def local_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADING_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("GRADING_LOCK_PATH", str(tmp_path / "locks.sqlite"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return tmp_path
+
+
+def test_sample_data_then_grade_prints_every_date(local_env, capsys):
+    assert cli.main(["sample-data", "--start", "2025-11-01", "--days", "4", "--per-day", "200"]) == 0
+    assert "Loaded sample season 2025-11-01 .. 2025-11-04" in capsys.readouterr().out
+    assert cli.main(["grade", "--start", "2025-11-01", "--end", "2025-11-04"]) == 0
+    out = capsys.readouterr().out
+    assert "SUCCESS" in out and "duplicate business keys: 0" in out
+    assert all(f"2025-11-0{d}" in out for d in range(1, 5))
+
+
+def test_grading_a_date_without_actuals_exits_non_zero_with_the_reason(local_env, capsys):
+    assert cli.main(["sample-data", "--start", "2025-11-01", "--days", "2", "--per-day", "200"]) == 0
+    import duckdb
+
+    with duckdb.connect(str(local_env / "w.duckdb")) as con:
+        con.execute("DELETE FROM nba_analytics.player_game_summary WHERE game_date = '2025-11-02'")
+    assert cli.main(["grade", "--start", "2025-11-01", "--end", "2025-11-02"]) == 1
+    assert "ActualsNotLoadedError: 2025-11-02: actuals not loaded" in capsys.readouterr().err
+
+
+def test_locks_list_shows_the_holder_and_release_names_it(local_env, capsys):
+    lock = PartitionLock(SQLiteLockBackend(local_env / "locks.sqlite"), max_wait_seconds=0, lease_seconds=60)
+    lease = lock.acquire("grading", dt.date(2025, 11, 3), operation_id="stuck-run")
+    try:
+        assert cli.main(["locks", "list"]) == 0
+        out = capsys.readouterr().out
+        assert "1 held" in out and lease.holder_id in out
+        assert cli.main(["locks", "release", "grading", "2025-11-03"]) == 0
+        out = capsys.readouterr().out
+        assert f"removed holder {lease.holder_id}" in out and "stuck-run" in out
+        assert cli.main(["locks", "list", "--lock-type", "grading"]) == 0
+        assert "0 held" in capsys.readouterr().out
+    finally:
+        lock.release(lease)
+        lock.backend.close()
