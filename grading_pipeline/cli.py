@@ -185,6 +185,29 @@ def cmd_locks(args: argparse.Namespace) -> int:
         backend.close()
 
 
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    """Launch the cleanup job (or restore a backup) on this environment's warehouse."""
+    from grading_pipeline.cleanup import restore_from_backup
+    from grading_pipeline.definitions import build_definitions
+
+    if args.restore:
+        rows = restore_from_backup(_warehouse(), args.restore)
+        print(f"Restored nba_predictions.prediction_accuracy from {args.restore}: {rows:,} rows")
+        return 0
+    job = build_definitions().resolve_job_def("cleanup_duplicates")
+    run_config = {
+        "ops": {"deduplicate_prediction_accuracy": {"config": {"dry_run": args.dry_run}}},
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+    }
+    result = job.execute_in_process(instance=_instance(), run_config=run_config, raise_on_error=False)
+    for step, message in step_failures(result):
+        print(f"cleanup failed in {step}: {message}", file=sys.stderr)
+    if result.success:
+        outcome = result.output_for_node("deduplicate_prediction_accuracy")
+        print(f"Cleanup {'(dry run) ' if args.dry_run else ''}run {result.run_id}: {outcome}")
+    return 0 if result.success else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from grading_pipeline.bench import print_benchmark, run_benchmark
 
@@ -240,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("lock_type")
     q.add_argument("game_date", type=_date)
     q.set_defaults(func=cmd_locks)
+
+    p = commands.add_parser("cleanup", help="deduplicate prediction_accuracy (report, backup, dedupe, validate, swap)")
+    p.add_argument("--dry-run", action="store_true", help="report only")
+    p.add_argument("--restore", metavar="BACKUP_TABLE", help="put a backup table's rows back instead")
+    p.set_defaults(func=cmd_cleanup)
 
     p = commands.add_parser("bench", help="time the pipeline next to DuckDB running the bare grading SQL")
     p.add_argument("--sizes", default="1000,10000,100000", help="predictions for the one-date cases")

@@ -4,6 +4,7 @@ from dagster import Definitions
 
 from grading_pipeline.assets import prediction_accuracy, system_daily_performance
 from grading_pipeline.checks import all_checks
+from grading_pipeline.cleanup import cleanup_duplicates
 from grading_pipeline.jobs import duplicate_sweep_job, grade_game_date_job
 from grading_pipeline.resources.by_environment import build_resources
 from grading_pipeline.schedules import daily_duplicate_sweep_schedule, daily_grading_schedule
@@ -14,7 +15,7 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[prediction_accuracy, system_daily_performance],
         asset_checks=all_checks,
-        jobs=[grade_game_date_job, duplicate_sweep_job],
+        jobs=[grade_game_date_job, duplicate_sweep_job, cleanup_duplicates],
         schedules=[daily_grading_schedule, daily_duplicate_sweep_schedule],
         resources=build_resources(),
     )

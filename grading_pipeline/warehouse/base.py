@@ -84,6 +84,17 @@ class WarehouseSession(abc.ABC):
     def missing_tables(self, tables: list[str]) -> list[str]:
         """The logical `dataset.table` names among `tables` that do not exist."""
 
+    def create_table_as(self, table: str, sql_name: str, params: dict[str, Any]) -> int:
+        """(Re)create `table` from a named SELECT; returns its row count. Used by the cleanup."""
+        raise NotImplementedError(f"{type(self).__name__} cannot create tables from queries yet")
+
+    def drop_table(self, table: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot drop tables yet")
+
+    def restore_table(self, table: str, backup_table: str) -> int:
+        """Replace every row of `table` by those of `backup_table` in one atomic unit; returns rows."""
+        raise NotImplementedError(f"{type(self).__name__} cannot restore tables yet")
+
 
 class Warehouse(ConfigurableResource):
     """An engine holding the four tables, in datasets named like production's."""

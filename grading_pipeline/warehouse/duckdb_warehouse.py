@@ -20,7 +20,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from grading_pipeline.errors import FencedOutError, MissingTableError
-from grading_pipeline.sql_catalog import SqlDialect, output_columns
+from grading_pipeline.sql_catalog import SqlDialect
 from grading_pipeline.warehouse.base import (
     INPUT_DDL,
     OUTPUT_DDL,
@@ -118,6 +118,25 @@ class DuckDBSession(WarehouseSession):
         }
         return [t for t in tables if t not in present]
 
+    def create_table_as(self, table: str, sql_name: str, params: dict[str, Any]) -> int:
+        select = DUCKDB.render(sql_name)
+        self._execute(f"CREATE OR REPLACE TABLE {table} AS {select}", _used_params(select, params))
+        return self._execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    def drop_table(self, table: str) -> None:
+        self._execute(f"DROP TABLE IF EXISTS {table}")
+
+    def restore_table(self, table: str, backup_table: str) -> int:
+        self.con.begin()
+        try:
+            self._execute(f"DELETE FROM {table}")
+            (rows,) = self._execute(f"INSERT INTO {table} SELECT * FROM {backup_table}").fetchone()
+            self._commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return rows
+
     def claim_fences(self, table: str, fences: Sequence[Fence]) -> None:
         if not fences:
             return
@@ -173,7 +192,6 @@ class DuckDBSession(WarehouseSession):
         started = time.perf_counter()
         params = {"start_date": start_date, "end_date": end_date}
         in_range = "game_date BETWEEN $start_date AND $end_date"
-        columns = ", ".join(output_columns(select_sql))
         select = DUCKDB.render(select_sql)
         self.con.begin()
         try:
@@ -183,7 +201,7 @@ class DuckDBSession(WarehouseSession):
             )
             self._execute(f"DELETE FROM {table} WHERE {in_range}", params)
             (rows_written,) = self._execute(
-                f"INSERT INTO {table} ({columns}) {select}", _used_params(select, params)
+                f"INSERT INTO {table} BY NAME {select}", _used_params(select, params)
             ).fetchone()
             per_date = {row["game_date"]: row for row in self.query(summary_sql, params)} if summary_sql else {}
             self._commit()

@@ -1,0 +1,167 @@
+"""The duplicate cleanup (the seed's "Data Cleanup Plan", made safe and repeatable), as a Dagster job.
+
+Steps: report (rows, NULL-safe unique keys, duplicate keys and extra rows per date) -> stop here on
+a dry run -> back the table up -> build a deduplicated copy of the affected date range (earliest
+graded_at kept) -> validate it (rows == original unique keys, no duplicate, no key lost) -> swap
+it in, one transaction under the `grading` locks of those dates, fenced -> re-aggregate
+`system_daily_performance` for the dates that had duplicates, under their locks.
+
+Any failed validation stops the job before the swap: the original table is untouched.
+Restore: `grading-pipeline cleanup --restore BACKUP_TABLE` (see restore_from_backup).
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import AssetKey, AssetMaterialization, Config, OpExecutionContext, job, op
+from pydantic import Field
+
+from grading_pipeline.assets.partition_runs import locked_dates, write_batches, write_metadata
+from grading_pipeline.errors import GradingError
+from grading_pipeline.grading import ACCURACY_TABLE, PERFORMANCE_TABLE, aggregate_dates
+from grading_pipeline.resources.partition_lock import PartitionLockResource
+from grading_pipeline.warehouse.base import Warehouse
+
+DEDUPLICATED_TABLE = "nba_predictions.prediction_accuracy_deduplicated"
+PERFORMANCE_ASSET = AssetKey(["nba_predictions", "system_daily_performance"])
+ACCURACY_ASSET = AssetKey(["nba_predictions", "prediction_accuracy"])
+
+
+class CleanupValidationError(GradingError):
+    """The deduplicated copy failed validation; the original table was left untouched."""
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    per_date: list[dict[str, Any]]
+
+    @property
+    def rows(self) -> int:
+        return sum(int(r["row_count"]) for r in self.per_date)
+
+    @property
+    def unique_keys(self) -> int:
+        return sum(int(r["unique_keys"]) for r in self.per_date)
+
+    @property
+    def duplicate_keys(self) -> int:
+        return sum(int(r["duplicate_keys"]) for r in self.per_date)
+
+    @property
+    def extra_rows(self) -> int:
+        return sum(int(r["extra_rows"]) for r in self.per_date)
+
+    @property
+    def affected_dates(self) -> list[dt.date]:
+        return [r["game_date"] for r in self.per_date if r["duplicate_keys"]]
+
+    def summary(self) -> str:
+        lines = [f"{self.rows:,} rows, {self.unique_keys:,} unique business keys (NULL line_value counted), "
+                 f"{self.duplicate_keys:,} duplicate keys, {self.extra_rows:,} extra rows"]
+        lines += [f"  {r['game_date']}: {r['duplicate_keys']} duplicate keys, {r['extra_rows']} extra rows"
+                  for r in self.per_date if r["duplicate_keys"]]
+        return "\n".join(lines)
+
+
+def report(warehouse: Warehouse) -> CleanupReport:
+    with warehouse.session() as session:
+        return CleanupReport(session.query("cleanup/report.sql", {}))
+
+
+class CleanupConfig(Config):
+    dry_run: bool = Field(default=False, description="Report only: change nothing.")
+
+
+@op(description="Deduplicate nba_predictions.prediction_accuracy (see grading_pipeline/cleanup.py).")
+def deduplicate_prediction_accuracy(
+    context: OpExecutionContext,
+    config: CleanupConfig,
+    warehouse: Warehouse,
+    partition_lock: PartitionLockResource,
+) -> dict:
+    found = report(warehouse)
+    context.log.info("Report:\n" + found.summary())
+    result: dict[str, Any] = {
+        "rows": found.rows, "unique_keys": found.unique_keys, "duplicate_keys": found.duplicate_keys,
+        "extra_rows": found.extra_rows, "affected_dates": [str(d) for d in found.affected_dates],
+        "dry_run": config.dry_run,
+    }
+    if config.dry_run or not found.affected_dates:
+        context.log.info("Dry run: nothing changed." if config.dry_run else "No duplicates: nothing to do.")
+        return result
+
+    first, last = found.affected_dates[0], found.affected_dates[-1]
+    span = {"start_date": first, "end_date": last}
+    backup = f"{ACCURACY_TABLE}_backup_{dt.datetime.now(dt.timezone.utc):%Y%m%d_%H%M%S}"
+    with warehouse.session() as session:
+        backed_up = session.create_table_as(backup, "cleanup/backup.sql", {})
+    if backed_up != found.rows:
+        raise CleanupValidationError(f"backup {backup} holds {backed_up} rows, the table {found.rows}; stopping")
+    context.log.info(f"Backed up {backed_up:,} rows to {backup}")
+    result["backup_table"] = backup
+
+    dates = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    with locked_dates(context, partition_lock, "grading", dates) as (leases, fences, _):
+        with warehouse.session() as session:
+            session.claim_fences(ACCURACY_TABLE, fences)
+            copied = session.create_table_as(DEDUPLICATED_TABLE, "cleanup/deduplicated.sql", span)
+            (checked,) = session.query("cleanup/validate.sql", span)
+            context.log.info(f"Deduplicated copy of {first} .. {last}: {copied:,} rows; validation {checked}")
+            problems = []
+            if checked["copy_rows"] != checked["original_unique_keys"]:
+                problems.append(f"copy has {checked['copy_rows']} rows, original {checked['original_unique_keys']} unique keys")
+            if checked["copy_duplicate_keys"]:
+                problems.append(f"copy still has {checked['copy_duplicate_keys']} duplicate keys")
+            if checked["lost_keys"]:
+                problems.append(f"{checked['lost_keys']} keys of the original are missing from the copy")
+            if problems:
+                session.drop_table(DEDUPLICATED_TABLE)
+                raise CleanupValidationError("Validation failed, original untouched: " + "; ".join(problems))
+            for lease in leases:
+                lease.assert_held()
+            swap = session.replace_partitions(
+                ACCURACY_TABLE, first, last, "cleanup/from_deduplicated.sql", fences=fences
+            )
+            session.drop_table(DEDUPLICATED_TABLE)
+    context.log.info(f"Swapped in: {sum(swap.rows_replaced.values()):,} rows replaced by {swap.rows_written:,}")
+    result["rows_removed"] = sum(swap.rows_replaced.values()) - swap.rows_written
+
+    def aggregate(session, start, end, fences):
+        write = aggregate_dates(session, start, end, fences)
+        return {start + dt.timedelta(days=i): write_metadata(write, start + dt.timedelta(days=i))
+                for i in range((end - start).days + 1)}
+
+    for game_date in found.affected_dates:
+        per_date = write_batches(context, partition_lock, warehouse, PERFORMANCE_TABLE, "daily_performance",
+                                 [game_date], 1, aggregate)
+        context.log_event(AssetMaterialization(
+            asset_key=PERFORMANCE_ASSET, partition=game_date.isoformat(),
+            description="re-aggregated after the duplicate cleanup", metadata=per_date[game_date],
+        ))
+        context.log_event(AssetMaterialization(
+            asset_key=ACCURACY_ASSET, partition=game_date.isoformat(),
+            description="deduplicated by the cleanup", metadata={"backup_table": backup},
+        ))
+    after = report(warehouse)
+    if after.duplicate_keys:
+        raise CleanupValidationError(f"{after.duplicate_keys} duplicate keys remain after the swap")
+    context.log.info("After cleanup:\n" + after.summary())
+    result["rows_after"] = after.rows
+    return result
+
+
+@job(description="Report, back up, deduplicate (earliest graded_at kept), validate, swap, re-aggregate.")
+def cleanup_duplicates():
+    deduplicate_prediction_accuracy()
+
+
+def restore_from_backup(warehouse: Warehouse, backup_table: str) -> int:
+    """Put a backup's rows back: every date of prediction_accuracy replaced by the backup's, in one
+    transaction (run it while no grading runs; it takes no locks)."""
+    if not backup_table.startswith(f"{ACCURACY_TABLE}_backup_"):
+        raise ValueError(f"{backup_table!r} is not a backup of {ACCURACY_TABLE}")
+    with warehouse.session() as session:
+        if session.missing_tables([backup_table]):
+            raise ValueError(f"backup table {backup_table} does not exist")
+        return session.restore_table(ACCURACY_TABLE, backup_table)
