@@ -10,6 +10,11 @@ Quick use::
         ...                      # work
         lease.assert_held()      # right before committing; write lease.fencing_token with it
 
+    # Several dates of one lock type: one backend round trip per batch, not per date.
+    with lock.hold_many("grading", ["2025-01-20", "2025-01-21"],
+                        operation_id=lambda d: f"grade-{d}", run_id=run_id, step="grade") as leases:
+        ...                      # leases in date order, each with its own fencing token
+
 Backends: :class:`SQLiteLockBackend` (one file, all processes of one machine) and
 :class:`FirestoreLockBackend` (compare-and-swap on documents ``{lock_type}_locks/{lock_type}_{date}``).
 Operator tools: :mod:`grading_pipeline.locks.admin`. Dagster: ``grading_pipeline.resources.
@@ -19,6 +24,7 @@ partition_lock.PartitionLockResource``.
 from .lease import (
     TTL_DELAY,
     AcquireAttempt,
+    BatchAcquireAttempt,
     Lease,
     LockBackend,
     LockBackendProtocol,
@@ -41,6 +47,7 @@ from .admin import LockInfo, force_release, list_locks
 __all__ = [
     "TTL_DELAY",
     "AcquireAttempt",
+    "BatchAcquireAttempt",
     "FirestoreLockBackend",
     "Lease",
     "LockBackend",

@@ -39,13 +39,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from .lease import (
     TTL_DELAY,
     AcquireAttempt,
+    BatchAcquireAttempt,
     LockBackend,
     LockBackendUnavailableError,
+    LockLostError,
     LockRecord,
     check_renewable,
     collection_name,
@@ -218,15 +220,85 @@ class FirestoreLockBackend(LockBackend):
             version=snapshot.update_time,
         )
 
+    @staticmethod
+    def _acquire_data(
+        lock_type: str,
+        game_date: str,
+        holder_id: str,
+        operation_id: str,
+        lease_seconds: float,
+        current: LockRecord | None,
+        now: dt.datetime,
+    ) -> tuple[dict[str, Any], LockRecord | None]:
+        """The document of a new acquisition over ``current`` (None: no document), with its
+        fencing token; and the expired holder it takes over (None if free or already ours)."""
+        from google.cloud import firestore
+
+        # Our own earlier write may have landed although its answer was lost (a retried
+        # create / update / batch commit): then the lock is ours already; rewrite it.
+        ours = current is not None and current.holder_id == holder_id
+        expires = now + dt.timedelta(seconds=lease_seconds)
+        took_over = (
+            current if current is not None and current.holder_id is not None and not ours else None
+        )
+        data: dict[str, Any] = {
+            "lock_type": lock_type,
+            "game_date": game_date,
+            "lock_key": lock_key(lock_type, game_date),
+            "holder_id": holder_id,
+            "operation_id": operation_id,
+            "acquired_at": firestore.SERVER_TIMESTAMP,
+            "expires_at": expires,
+            "ttl_expire_at": expires + TTL_DELAY,
+            "lease_seconds": float(lease_seconds),
+            "renewed_at": None,
+            "renewal_count": 0,
+            "released_at": None,
+            "released_by": None,
+            "release_reason": None,
+            "took_over_from": took_over.holder_id if took_over else None,
+            "last_holder_id": (current.holder_id or current.last_holder_id) if current else None,
+            "last_operation_id": (
+                (current.operation_id or current.last_operation_id) if current else None
+            ),
+        }
+        # A document without a token (written by the old system) is seeded like a new one, so
+        # tokens never restart low.
+        data["fencing_token"] = (
+            current.fencing_token + 1 if current is not None and current.fencing_token > 0
+            else initial_fencing_token(now)
+        )
+        return data, took_over
+
+    def _read_many(self, refs: list[Any]) -> tuple[dict[str, Any], dt.datetime]:
+        """One ``get_all`` round trip: snapshots by document id, and the server time of the read
+        (the earliest read time, should they differ)."""
+        client = self.client
+        snaps = self._call(
+            f"read of {len(refs)} lock documents",
+            lambda **kw: list(client.get_all(refs, **kw)),
+        )
+        by_id = {snap.id: snap for snap in snaps}
+        missing = [ref.id for ref in refs if ref.id not in by_id]
+        if missing:
+            raise LockBackendUnavailableError(
+                f"Firestore ({self._where()}) returned no snapshot for {missing}"
+            )
+        now = min(utc(snap.read_time) for snap in snaps)  # type: ignore[type-var]
+        assert now is not None
+        return by_id, now
+
+    def _commit(self, what: str, batch: Any) -> list[Any]:
+        """Commit a ``WriteBatch`` (atomic: every write or none); a failed precondition of any of
+        its writes raises ``_Conflict``."""
+        return self._call(what, lambda **kw: list(batch.commit(**kw)))
+
     # -- LockBackend ------------------------------------------------------------------------
     def try_acquire(
         self, lock_type: str, game_date: str, holder_id: str, operation_id: str, lease_seconds: float
     ) -> AcquireAttempt:
-        from google.cloud import firestore
-
         validate_lock_type(lock_type)
         game_date = normalize_game_date(game_date)
-        key = lock_key(lock_type, game_date)
         ref = self._ref(lock_type, game_date)
         current: LockRecord | None = None
         now: dt.datetime | None = None
@@ -240,44 +312,15 @@ class FirestoreLockBackend(LockBackend):
             ours = current is not None and current.holder_id == holder_id
             if current is not None and not ours and not current.is_free(now):
                 return AcquireAttempt(acquired=False, record=current, server_now=now)
-            expires = now + dt.timedelta(seconds=lease_seconds)
-            took_over = (
-                current if current is not None and current.holder_id is not None and not ours else None
+            data, took_over = self._acquire_data(
+                lock_type, game_date, holder_id, operation_id, lease_seconds, current, now
             )
-            data: dict[str, Any] = {
-                "lock_type": lock_type,
-                "game_date": game_date,
-                "lock_key": key,
-                "holder_id": holder_id,
-                "operation_id": operation_id,
-                "acquired_at": firestore.SERVER_TIMESTAMP,
-                "expires_at": expires,
-                "ttl_expire_at": expires + TTL_DELAY,
-                "lease_seconds": float(lease_seconds),
-                "renewed_at": None,
-                "renewal_count": 0,
-                "released_at": None,
-                "released_by": None,
-                "release_reason": None,
-                "took_over_from": took_over.holder_id if took_over else None,
-                "last_holder_id": (current.holder_id or current.last_holder_id) if current else None,
-                "last_operation_id": (
-                    (current.operation_id or current.last_operation_id) if current else None
-                ),
-            }
             try:
                 if current is None:
-                    data["fencing_token"] = initial_fencing_token(now)
                     result = self._call(
                         f"create of {ref.path}", lambda **kw: ref.create(data, **kw)
                     )
                 else:
-                    # A document without a token (written by the old system) is seeded like a
-                    # new one, so tokens never restart low.
-                    data["fencing_token"] = (
-                        current.fencing_token + 1 if current.fencing_token > 0
-                        else initial_fencing_token(now)
-                    )
                     result = self._cas_update(ref, data, snap.update_time)
             except _Conflict:
                 continue  # someone else wrote first (or our retried write landed): re-read
@@ -372,6 +415,203 @@ class FirestoreLockBackend(LockBackend):
                 update_time = None  # re-read and check the owner
         raise LockBackendUnavailableError(
             f"release of {ref.path} kept losing compare-and-swap races ({_CAS_ATTEMPTS} attempts)"
+        )
+
+    def try_acquire_many(
+        self,
+        lock_type: str,
+        game_dates: Sequence[str],
+        holder_id: str,
+        operation_ids: Sequence[str],
+        lease_seconds: float,
+    ) -> BatchAcquireAttempt:
+        """All or nothing: one ``get_all`` read, then -- unless a date is held by someone else --
+        one atomic ``WriteBatch``: ``create()`` for absent documents and a conditional
+        ``update()`` (``last_update_time`` of the read) for released / expired ones. If anyone
+        wrote one of the documents meanwhile the whole batch fails and nothing is held: re-read and
+        try again (up to a few times, then report "not acquired" and let the caller poll)."""
+        validate_lock_type(lock_type)
+        dates = [normalize_game_date(d) for d in game_dates]
+        if len(operation_ids) != len(dates):
+            raise ValueError("one operation_id per game_date")
+        if not dates:
+            return BatchAcquireAttempt(acquired=True, records=(), server_now=self._server_now())
+        refs = [self._ref(lock_type, d) for d in dates]
+        now: dt.datetime | None = None
+        for _ in range(_CAS_ATTEMPTS):
+            snaps, now = self._read_many(refs)
+            current = [self._record(snaps[ref.id]) for ref in refs]
+            blockers = tuple(
+                c for c in current
+                if c is not None and c.holder_id != holder_id and not c.is_free(now)
+            )
+            if blockers:
+                return BatchAcquireAttempt(
+                    acquired=False, records=(), server_now=now, blockers=blockers
+                )
+            batch = self.client.batch()
+            planned: list[tuple[dict[str, Any], LockRecord | None]] = []
+            for ref, game_date, operation_id, cur in zip(refs, dates, operation_ids, current):
+                data, took_over = self._acquire_data(
+                    lock_type, game_date, holder_id, operation_id, lease_seconds, cur, now
+                )
+                if cur is None:
+                    batch.create(ref, data)
+                else:
+                    option = self.client.write_option(last_update_time=snaps[ref.id].update_time)
+                    batch.update(ref, data, option=option)
+                planned.append((data, took_over))
+            try:
+                results = self._commit(
+                    f"batch acquisition of {len(refs)} {collection_name(lock_type)} documents",
+                    batch,
+                )
+            except _Conflict:
+                continue  # someone wrote one of them since our read: nothing was written
+            records = tuple(
+                LockRecord(**{**data, "acquired_at": utc(result.update_time)},
+                           version=result.update_time)
+                for (data, _), result in zip(planned, results)
+            )
+            return BatchAcquireAttempt(
+                acquired=True, records=records, server_now=now,
+                took_over=tuple(t for _, t in planned),
+            )
+        assert now is not None
+        # Lost every race: report who holds what now (the caller waits and tries again).
+        snaps, now = self._read_many(refs)
+        live = (self._record(snaps[ref.id]) for ref in refs)
+        return BatchAcquireAttempt(
+            acquired=False, records=(), server_now=now,
+            blockers=tuple(r for r in live if r is not None and not r.is_free(now)),
+        )
+
+    def renew_many(
+        self,
+        lock_type: str,
+        leases: Sequence[tuple[str, int]],
+        holder_id: str,
+        lease_seconds: float,
+    ) -> list[LockRecord | LockLostError]:
+        """One ``get_all``, then one atomic batch of conditional updates of the dates still ours
+        (a date that is not gets its :class:`LockLostError`); re-read and retry on a conflict."""
+        from google.cloud import firestore
+
+        validate_lock_type(lock_type)
+        items = [(normalize_game_date(d), token) for d, token in leases]
+        if not items:
+            return []
+        refs = [self._ref(lock_type, d) for d, _ in items]
+        for _ in range(_CAS_ATTEMPTS):
+            snaps, now = self._read_many(refs)
+            outcomes: list[LockRecord | LockLostError | None] = []
+            batch = self.client.batch()
+            planned: list[tuple[int, LockRecord, dict[str, Any]]] = []
+            expires = now + dt.timedelta(seconds=lease_seconds)
+            for i, ((game_date, token), ref) in enumerate(zip(items, refs)):
+                current = self._record(snaps[ref.id])
+                try:
+                    check_renewable(current, lock_key(lock_type, game_date), holder_id, token, now)
+                except LockLostError as exc:
+                    outcomes.append(exc)
+                    continue
+                assert current is not None
+                data = {
+                    "expires_at": expires,
+                    "ttl_expire_at": expires + TTL_DELAY,
+                    "renewed_at": firestore.SERVER_TIMESTAMP,
+                    "renewal_count": current.renewal_count + 1,
+                    "lease_seconds": float(lease_seconds),
+                }
+                batch.update(ref, data,
+                             option=self.client.write_option(last_update_time=snaps[ref.id].update_time))
+                planned.append((i, current, data))
+                outcomes.append(None)
+            if planned:
+                try:
+                    results = self._commit(
+                        f"batch renewal of {len(planned)} {collection_name(lock_type)} documents",
+                        batch,
+                    )
+                except _Conflict:
+                    continue  # one changed since our read: the re-read decides who still owns it
+                for (i, current, data), result in zip(planned, results):
+                    outcomes[i] = LockRecord(
+                        **{**current.as_dict(), **data, "renewed_at": utc(result.update_time)},
+                        version=result.update_time,
+                    )
+            return [o for o in outcomes if o is not None]
+        raise LockBackendUnavailableError(
+            f"batch renewal of {len(items)} {collection_name(lock_type)} documents kept losing "
+            f"compare-and-swap races ({_CAS_ATTEMPTS} attempts)"
+        )
+
+    def release_many(
+        self,
+        lock_type: str,
+        leases: Sequence[tuple[str, int, Any, str | None]],
+        holder_id: str,
+    ) -> list[bool]:
+        """One atomic batch of updates conditional on each lease's own last ``update_time``
+        (one round trip when nobody touched them). If that fails (a date was taken over or
+        force-released meanwhile), one ``get_all`` decides which dates are still ours and only
+        those are released, again as one conditional batch."""
+        from google.cloud import firestore
+
+        validate_lock_type(lock_type)
+        items = [(normalize_game_date(d), token, version, op) for d, token, version, op in leases]
+        if not items:
+            return []
+        refs = [self._ref(lock_type, d) for d, _, _, _ in items]
+        released: list[bool] = [False] * len(items)
+
+        def data(operation_id: str | None) -> dict[str, Any]:
+            return {
+                "holder_id": None,
+                "operation_id": None,
+                "released_at": firestore.SERVER_TIMESTAMP,
+                "released_by": holder_id,
+                "release_reason": "released",
+                "last_holder_id": holder_id,
+                "last_operation_id": operation_id,
+            }
+
+        # (index, update_time precondition, last_operation_id) of the writes to make.
+        todo = [(i, version, op) for i, (_, _, version, op) in enumerate(items)]
+        if any(version is None for _, version, _ in todo):
+            todo = []  # no compare-and-swap hint for some: read first
+        what = f"batch release of {len(items)} {collection_name(lock_type)} documents"
+        for attempt in range(_CAS_ATTEMPTS + 1):
+            if attempt > 0 or not todo:
+                snaps, _ = self._read_many(refs)
+                todo = []
+                for i, ((_, token, _, _), ref) in enumerate(zip(items, refs)):
+                    current = self._record(snaps[ref.id])
+                    if current is None:
+                        released[i] = False
+                    elif current.holder_id == holder_id and current.fencing_token == token:
+                        todo.append((i, snaps[ref.id].update_time, current.operation_id))
+                    else:
+                        # Already released by us (a retried write that landed), or someone else's.
+                        released[i] = (
+                            current.holder_id is None and current.released_by == holder_id
+                            and current.fencing_token == token
+                        )
+                if not todo:
+                    return released
+            batch = self.client.batch()
+            for i, update_time, operation_id in todo:
+                batch.update(refs[i], data(operation_id),
+                             option=self.client.write_option(last_update_time=update_time))
+            try:
+                self._commit(what, batch)
+            except _Conflict:
+                continue  # re-read and check the owners
+            for i, _, _ in todo:
+                released[i] = True
+            return released
+        raise LockBackendUnavailableError(
+            f"{what} kept losing compare-and-swap races ({_CAS_ATTEMPTS} attempts)"
         )
 
     def get(self, lock_type: str, game_date: str) -> tuple[LockRecord | None, dt.datetime]:

@@ -34,10 +34,11 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 __all__ = [
     "AcquireAttempt",
+    "BatchAcquireAttempt",
     "LockBackend",
     "LockBackendProtocol",
     "LockBackendUnavailableError",
@@ -86,6 +87,8 @@ class LockTimeoutError(LockError):
         waited_seconds: float,
         attempts: int,
         holder: LockRecord | None,
+        blockers: Sequence[LockRecord] = (),
+        game_dates: Sequence[str] = (),
     ) -> None:
         super().__init__(message)
         self.lock_type = lock_type
@@ -93,6 +96,10 @@ class LockTimeoutError(LockError):
         self.waited_seconds = waited_seconds
         self.attempts = attempts
         self.holder = holder
+        #: Batch waits (``hold_many``): every date's live holder at the last attempt (``holder``
+        #: is the first of them, ``game_date`` its date) and the dates that were asked for.
+        self.blockers: list[LockRecord] = list(blockers) if blockers else ([holder] if holder else [])
+        self.game_dates: list[str] = list(game_dates) if game_dates else [game_date]
         self.holder_id = holder.holder_id if holder else None
         self.holder_operation_id = holder.operation_id if holder else None
         self.holder_expires_at = holder.expires_at if holder else None
@@ -278,6 +285,24 @@ class AcquireAttempt:
     took_over: LockRecord | None = None
 
 
+@dataclass(frozen=True)
+class BatchAcquireAttempt:
+    """Outcome of one non-blocking, all-or-nothing attempt on several dates of one lock type.
+
+    acquired: the caller now holds *every* date; ``records`` are their new states (date order,
+    each with its new token) and ``took_over`` the expired holder each replaced (or None).
+    Not acquired: the caller holds *none* of them; ``blockers`` are the live holders of the dates
+    that were held by someone else (date order; may be empty when the attempt only lost races).
+    ``server_now``: the backend clock's time at the attempt's read.
+    """
+
+    acquired: bool
+    records: tuple[LockRecord, ...]
+    server_now: dt.datetime
+    took_over: tuple[LockRecord | None, ...] = ()
+    blockers: tuple[LockRecord, ...] = ()
+
+
 def check_renewable(
     current: LockRecord | None, key: str, holder_id: str, fencing_token: int, now: dt.datetime
 ) -> None:
@@ -327,6 +352,30 @@ class LockBackendProtocol(Protocol):
         version: Any = None,
         operation_id: str | None = None,
     ) -> bool: ...
+
+    def try_acquire_many(
+        self,
+        lock_type: str,
+        game_dates: Sequence[str],
+        holder_id: str,
+        operation_ids: Sequence[str],
+        lease_seconds: float,
+    ) -> BatchAcquireAttempt: ...
+
+    def renew_many(
+        self,
+        lock_type: str,
+        leases: Sequence[tuple[str, int]],
+        holder_id: str,
+        lease_seconds: float,
+    ) -> list[LockRecord | LockLostError]: ...
+
+    def release_many(
+        self,
+        lock_type: str,
+        leases: Sequence[tuple[str, int, Any, str | None]],
+        holder_id: str,
+    ) -> list[bool]: ...
 
     def get(self, lock_type: str, game_date: str) -> tuple[LockRecord | None, dt.datetime]: ...
 
@@ -390,6 +439,74 @@ class LockBackend(ABC):
     def force_release(self, lock_type: str, game_date: str, released_by: str) -> LockRecord | None:
         """Operator action: remove the current holder (held or expired) keeping the fencing
         counter. Returns the removed holder's record, None when there was no holder."""
+
+    # -- batches (several dates of one lock type) ---------------------------------------------
+    # The backends override these with one transaction / one atomic batch write each. The
+    # defaults below (for other implementations) keep the semantics with one call per date.
+
+    def try_acquire_many(
+        self,
+        lock_type: str,
+        game_dates: Sequence[str],
+        holder_id: str,
+        operation_ids: Sequence[str],
+        lease_seconds: float,
+    ) -> BatchAcquireAttempt:
+        """All or nothing: take every date's lock (each absent, released or expired: as
+        :meth:`try_acquire`, each with its own new fencing token) or none of them. ``game_dates``
+        are distinct normalised dates in ascending order, ``operation_ids`` one per date."""
+        taken: list[AcquireAttempt] = []
+        for game_date, operation_id in zip(game_dates, operation_ids):
+            attempt = self.try_acquire(lock_type, game_date, holder_id, operation_id, lease_seconds)
+            if not attempt.acquired:
+                for done in taken:
+                    assert done.record is not None
+                    self.release(lock_type, done.record.game_date, holder_id,
+                                 done.record.fencing_token, version=done.record.version,
+                                 operation_id=done.record.operation_id)
+                return BatchAcquireAttempt(
+                    acquired=False, records=(), server_now=attempt.server_now,
+                    blockers=(attempt.record,) if attempt.record is not None else (),
+                )
+            taken.append(attempt)
+        return BatchAcquireAttempt(
+            acquired=True,
+            records=tuple(a.record for a in taken if a.record is not None),
+            server_now=taken[0].server_now if taken else dt.datetime.now(dt.timezone.utc),
+            took_over=tuple(a.took_over for a in taken),
+        )
+
+    def renew_many(
+        self,
+        lock_type: str,
+        leases: Sequence[tuple[str, int]],
+        holder_id: str,
+        lease_seconds: float,
+    ) -> list[LockRecord | LockLostError]:
+        """Renew each ``(game_date, fencing_token)`` as :meth:`renew` would; per date, the new
+        record or the :class:`LockLostError` saying why that date is no longer ours (the others
+        are renewed regardless). Backend trouble raises :class:`LockBackendUnavailableError`."""
+        out: list[LockRecord | LockLostError] = []
+        for game_date, token in leases:
+            try:
+                out.append(self.renew(lock_type, game_date, holder_id, token, lease_seconds))
+            except LockLostError as exc:
+                out.append(exc)
+        return out
+
+    def release_many(
+        self,
+        lock_type: str,
+        leases: Sequence[tuple[str, int, Any, str | None]],
+        holder_id: str,
+    ) -> list[bool]:
+        """Release each ``(game_date, fencing_token, version, operation_id)`` as :meth:`release`
+        would (owner-checked); per date whether this call released it."""
+        return [
+            self.release(lock_type, game_date, holder_id, token, version=version,
+                         operation_id=operation_id)
+            for game_date, token, version, operation_id in leases
+        ]
 
     def close(self) -> None:  # pragma: no cover - default no-op
         """Release client resources."""

@@ -15,14 +15,16 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from .lease import (
     TTL_DELAY,
     AcquireAttempt,
+    BatchAcquireAttempt,
     check_renewable,
     LockBackend,
     LockBackendUnavailableError,
+    LockLostError,
     LockRecord,
     initial_fencing_token,
     lock_key,
@@ -163,13 +165,75 @@ class SQLiteLockBackend(LockBackend):
         ).fetchone()
         return self._row_to_record(row)
 
+    def _select_many(
+        self, conn: sqlite3.Connection, lock_type: str, game_dates: Sequence[str]
+    ) -> dict[str, LockRecord]:
+        found: dict[str, LockRecord] = {}
+        # Chunked: SQLite limits the number of bound parameters of one statement.
+        for i in range(0, len(game_dates), 500):
+            chunk = list(game_dates[i:i + 500])
+            rows = conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM partition_locks WHERE lock_type = ? "
+                f"AND game_date IN ({', '.join('?' * len(chunk))})",
+                (lock_type, *chunk),
+            ).fetchall()
+            for row in rows:
+                record = self._row_to_record(row)
+                assert record is not None
+                found[record.game_date] = record
+        return found
+
+    def _take(
+        self,
+        conn: sqlite3.Connection,
+        lock_type: str,
+        game_date: str,
+        holder_id: str,
+        operation_id: str,
+        lease_seconds: float,
+        now: float,
+        current: LockRecord | None,
+    ) -> LockRecord | None:
+        """Write the acquisition of a free (absent / released / expired) lock inside the caller's
+        transaction; returns the expired holder it replaced, if any."""
+        key = lock_key(lock_type, game_date)
+        now_dt = _to_dt(now)
+        assert now_dt is not None
+        expires = now + lease_seconds
+        ttl = expires + TTL_DELAY.total_seconds()
+        took_over = current if current is not None and current.holder_id is not None else None
+        if current is None:
+            conn.execute(
+                """INSERT INTO partition_locks (lock_type, game_date, lock_key, holder_id,
+                       operation_id, fencing_token, acquired_at, expires_at, ttl_expire_at,
+                       lease_seconds, renewal_count, version)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1)""",
+                (lock_type, game_date, key, holder_id, operation_id,
+                 initial_fencing_token(now_dt), now, expires, ttl, lease_seconds),
+            )
+        else:
+            conn.execute(
+                """UPDATE partition_locks SET holder_id = ?, operation_id = ?,
+                       fencing_token = ?, acquired_at = ?, expires_at = ?, ttl_expire_at = ?,
+                       lease_seconds = ?, renewed_at = NULL, renewal_count = 0,
+                       released_at = NULL, released_by = NULL, release_reason = NULL,
+                       took_over_from = ?, last_holder_id = ?, last_operation_id = ?,
+                       version = ?
+                   WHERE lock_type = ? AND game_date = ?""",
+                (holder_id, operation_id, current.fencing_token + 1, now, expires, ttl,
+                 lease_seconds, took_over.holder_id if took_over else None,
+                 current.holder_id or current.last_holder_id,
+                 current.operation_id or current.last_operation_id,
+                 int(current.version) + 1, lock_type, game_date),
+            )
+        return took_over
+
     # -- LockBackend ------------------------------------------------------------------------
     def try_acquire(
         self, lock_type: str, game_date: str, holder_id: str, operation_id: str, lease_seconds: float
     ) -> AcquireAttempt:
         validate_lock_type(lock_type)
         game_date = normalize_game_date(game_date)
-        key = lock_key(lock_type, game_date)
         with self._write_txn() as conn:
             now = self._now()
             now_dt = _to_dt(now)
@@ -177,39 +241,48 @@ class SQLiteLockBackend(LockBackend):
             current = self._select(conn, lock_type, game_date)
             if current is not None and not current.is_free(now_dt):
                 return AcquireAttempt(acquired=False, record=current, server_now=now_dt)
-            expires = now + lease_seconds
-            ttl = expires + TTL_DELAY.total_seconds()
-            took_over = current if current is not None and current.holder_id is not None else None
-            if current is None:
-                token = initial_fencing_token(now_dt)
-                version = 1
-                conn.execute(
-                    """INSERT INTO partition_locks (lock_type, game_date, lock_key, holder_id,
-                           operation_id, fencing_token, acquired_at, expires_at, ttl_expire_at,
-                           lease_seconds, renewal_count, version)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)""",
-                    (lock_type, game_date, key, holder_id, operation_id, token, now, expires, ttl,
-                     lease_seconds, version),
-                )
-            else:
-                token = current.fencing_token + 1
-                version = int(current.version) + 1
-                conn.execute(
-                    """UPDATE partition_locks SET holder_id = ?, operation_id = ?,
-                           fencing_token = ?, acquired_at = ?, expires_at = ?, ttl_expire_at = ?,
-                           lease_seconds = ?, renewed_at = NULL, renewal_count = 0,
-                           released_at = NULL, released_by = NULL, release_reason = NULL,
-                           took_over_from = ?, last_holder_id = ?, last_operation_id = ?,
-                           version = ?
-                       WHERE lock_type = ? AND game_date = ?""",
-                    (holder_id, operation_id, token, now, expires, ttl, lease_seconds,
-                     took_over.holder_id if took_over else None,
-                     current.holder_id or current.last_holder_id,
-                     current.operation_id or current.last_operation_id,
-                     version, lock_type, game_date),
-                )
+            took_over = self._take(conn, lock_type, game_date, holder_id, operation_id,
+                                   lease_seconds, now, current)
             record = self._select(conn, lock_type, game_date)
         return AcquireAttempt(acquired=True, record=record, server_now=now_dt, took_over=took_over)
+
+    def try_acquire_many(
+        self,
+        lock_type: str,
+        game_dates: Sequence[str],
+        holder_id: str,
+        operation_ids: Sequence[str],
+        lease_seconds: float,
+    ) -> BatchAcquireAttempt:
+        """All or nothing, in ONE ``BEGIN IMMEDIATE`` transaction: read every date's row, and
+        unless one is held by someone else, take them all."""
+        validate_lock_type(lock_type)
+        dates = [normalize_game_date(d) for d in game_dates]
+        if len(operation_ids) != len(dates):
+            raise ValueError("one operation_id per game_date")
+        with self._write_txn() as conn:
+            now = self._now()
+            now_dt = _to_dt(now)
+            assert now_dt is not None
+            current = self._select_many(conn, lock_type, dates)
+            blockers = tuple(
+                current[d] for d in dates if d in current and not current[d].is_free(now_dt)
+            )
+            if blockers:
+                return BatchAcquireAttempt(
+                    acquired=False, records=(), server_now=now_dt, blockers=blockers
+                )
+            took_over = tuple(
+                self._take(conn, lock_type, d, holder_id, op, lease_seconds, now, current.get(d))
+                for d, op in zip(dates, operation_ids)
+            )
+            written = self._select_many(conn, lock_type, dates)
+        return BatchAcquireAttempt(
+            acquired=True,
+            records=tuple(written[d] for d in dates),
+            server_now=now_dt,
+            took_over=took_over,
+        )
 
     def renew(
         self, lock_type: str, game_date: str, holder_id: str, fencing_token: int, lease_seconds: float
@@ -256,6 +329,70 @@ class SQLiteLockBackend(LockBackend):
                 (now, holder_id, lock_type, game_date, holder_id, fencing_token),
             )
             return cur.rowcount == 1
+
+    def renew_many(
+        self,
+        lock_type: str,
+        leases: Sequence[tuple[str, int]],
+        holder_id: str,
+        lease_seconds: float,
+    ) -> list[LockRecord | LockLostError]:
+        """Every date of the batch in ONE transaction; a date no longer ours gets its
+        :class:`LockLostError`, the others are renewed."""
+        validate_lock_type(lock_type)
+        items = [(normalize_game_date(d), token) for d, token in leases]
+        outcomes: list[LockRecord | LockLostError | None] = []
+        with self._write_txn() as conn:
+            now = self._now()
+            now_dt = _to_dt(now)
+            assert now_dt is not None
+            current = self._select_many(conn, lock_type, [d for d, _ in items])
+            expires = now + lease_seconds
+            for game_date, token in items:
+                try:
+                    check_renewable(current.get(game_date), lock_key(lock_type, game_date),
+                                    holder_id, token, now_dt)
+                except LockLostError as exc:
+                    outcomes.append(exc)
+                    continue
+                conn.execute(
+                    """UPDATE partition_locks SET expires_at = ?, ttl_expire_at = ?,
+                           renewed_at = ?, lease_seconds = ?, renewal_count = renewal_count + 1,
+                           version = version + 1
+                       WHERE lock_type = ? AND game_date = ? AND holder_id = ?
+                         AND fencing_token = ?""",
+                    (expires, expires + TTL_DELAY.total_seconds(), now, lease_seconds, lock_type,
+                     game_date, holder_id, token),
+                )
+                outcomes.append(None)
+            renewed = self._select_many(
+                conn, lock_type, [d for (d, _), o in zip(items, outcomes) if o is None]
+            )
+        return [o if o is not None else renewed[d] for (d, _), o in zip(items, outcomes)]
+
+    def release_many(
+        self,
+        lock_type: str,
+        leases: Sequence[tuple[str, int, Any, str | None]],
+        holder_id: str,
+    ) -> list[bool]:
+        """Every date of the batch in ONE transaction, each owner-checked (holder + token)."""
+        validate_lock_type(lock_type)
+        released: list[bool] = []
+        with self._write_txn() as conn:
+            now = self._now()
+            for game_date, token, _version, _operation_id in leases:
+                cur = conn.execute(
+                    """UPDATE partition_locks SET holder_id = NULL, operation_id = NULL,
+                           released_at = ?, released_by = ?, release_reason = 'released',
+                           last_holder_id = holder_id, last_operation_id = operation_id,
+                           version = version + 1
+                       WHERE lock_type = ? AND game_date = ? AND holder_id = ?
+                         AND fencing_token = ?""",
+                    (now, holder_id, lock_type, normalize_game_date(game_date), holder_id, token),
+                )
+                released.append(cur.rowcount == 1)
+        return released
 
     def get(self, lock_type: str, game_date: str) -> tuple[LockRecord | None, dt.datetime]:
         validate_lock_type(lock_type)
