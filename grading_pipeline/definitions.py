@@ -1,13 +1,16 @@
-"""The code location: assets, checks, jobs, schedules and the resources of the current GRADING_ENV."""
+"""The code location: assets, checks, jobs, schedules, Slack sensors and the resources of the current
+GRADING_ENV."""
 
 from dagster import Definitions
 
+from grading_pipeline.alerts import slack_alerts_from_env
 from grading_pipeline.assets import prediction_accuracy, system_daily_performance
 from grading_pipeline.checks import all_checks
 from grading_pipeline.cleanup import cleanup_duplicates
 from grading_pipeline.jobs import duplicate_sweep_job, grade_game_date_job
 from grading_pipeline.resources.by_environment import build_resources
 from grading_pipeline.schedules import daily_duplicate_sweep_schedule, daily_grading_schedule
+from grading_pipeline.sensors import all_sensors
 
 
 def build_definitions() -> Definitions:
@@ -17,7 +20,8 @@ def build_definitions() -> Definitions:
         asset_checks=all_checks,
         jobs=[grade_game_date_job, duplicate_sweep_job, cleanup_duplicates],
         schedules=[daily_grading_schedule, daily_duplicate_sweep_schedule],
-        resources=build_resources(),
+        sensors=all_sensors,
+        resources={**build_resources(), "slack_alerts": slack_alerts_from_env()},
     )
 
 

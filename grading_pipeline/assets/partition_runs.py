@@ -58,7 +58,7 @@ def locked_dates(
                     game_date.isoformat(),
                     operation_id=f"{lock_type}_{game_date.isoformat()}:{context.run.run_id}",
                     run_id=context.run.run_id,
-                    step=context.op_handle.name,
+                    step=getattr(context, "op_execution_context", context).op_def.name,
                 )
             )
             leases.append(lease)
@@ -140,8 +140,15 @@ def materialize_result(
             "range_last_date": dates[-1].isoformat(),
             "seconds": seconds,
             "per_date": MetadataValue.md(_markdown_table(dates, rows)),
+            **_unlocked(dates, rows),
         }
     )
+
+
+def _unlocked(dates: list[dt.date], rows: list[DateMetadata]) -> DateMetadata:
+    """Dates of a range written without their lock, with the reason (read by the alert sensor)."""
+    unlocked = {str(d): r.get("lock_unlocked_reason") for d, r in zip(dates, rows) if not r.get("lock_held", True)}
+    return {"range_unlocked_dates": MetadataValue.json(unlocked)} if unlocked else {}
 
 
 def sum_of(rows: list[DateMetadata], name: str) -> float:

@@ -1,0 +1,436 @@
+"""Slack alerting sensors. Each takes the ``slack_alerts`` resource (:class:`SlackAlerts`).
+
+* ``grading_run_failure_sensor``: every failed run of this code location (the ``grade_game_date``
+  job and asset materializations launched from the UI): job, partition or range, failing steps, root
+  error, run link. "Lock acquisition failed" (with investigation steps) when the root error is a
+  LockTimeoutError / LockBackendUnavailableError.
+* ``failed_check_sensor``: every FAILED asset check evaluation (WARN and ERROR), exactly once.
+  Open-source Dagster has no alert for a failed check, and a non-blocking failed check leaves the
+  run green (a run-failure sensor never sees it). The duplicate checks give the
+  "Grading Duplicate Alert".
+* ``unlocked_write_sensor``: one alert per (run, asset) that wrote dates WITHOUT their partition lock
+  (``lock_held: false``; see :func:`unlocked_writes`), with the dates and reasons.
+
+The two cursor sensors walk the runs that finished (success, failure, canceled), in the order they
+finished, and read each run's own events. Not a cursor over check evaluations: on the default
+SQLite storage (``dagster dev``, DAGSTER_HOME) the event log is sharded by run, and
+``get_event_records(EventRecordsFilter(ASSET_CHECK_EVALUATION, after_cursor=<int>))`` raises
+("Called `get_event_records` on a run-sharded event log storage with a cursor that is not
+run-aware"); run status events are in the cross-run index of every storage. So an alert comes
+when its run has ended (within a sensor interval).
+
+Delivery guarantee: the cursor only moves past an alert once it was delivered. A failed delivery
+with nothing delivered before it in the tick raises, so the tick shows as FAILED with the error and
+keeps its old cursor (Dagster does not store the cursor of a failed tick); after some deliveries
+the tick ends SKIPPED with the error in its message and the cursor just before the unsent alert.
+Either way the alert is retried next tick. (A run-failure sensor works differently: Dagster moves
+its cursor past a run even when the sensor function raised, so a run-failure alert that still
+fails after the Slack client's retries is not retried on a later tick; the tick fails and the
+alert's full text is in the tick's log.)
+
+On its first tick (no cursor) a cursor sensor starts at the runs that finished in the last
+``INITIAL_LOOKBACK``, so turning the sensor on does not replay old history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunStatusChangeRecordsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    run_failure_sensor,
+    sensor,
+)
+
+from grading_pipeline.alerts.messages import (
+    Alert,
+    StepFailure,
+    UnlockedWrite,
+    check_failure_alert,
+    error_chain,
+    metadata_value,
+    run_failure_alert,
+    run_url,
+    unlocked_write_alert,
+)
+from grading_pipeline.alerts.slack import SlackAlerts
+
+GRADED_ASSETS: tuple[AssetKey, ...] = (
+    AssetKey(["nba_predictions", "prediction_accuracy"]),
+    AssetKey(["nba_predictions", "system_daily_performance"]),
+)
+FINISHED_RUN_EVENTS = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED)
+SENSOR_INTERVAL_SECONDS = 30
+INITIAL_LOOKBACK = dt.timedelta(hours=24)
+PAGE_SIZE = 100
+MAX_ALERTS_PER_TICK = 20
+MAX_ITEMS_PER_TICK = 2_000
+TICK_BUDGET_SECONDS = 30.0  # Dagster gives a sensor evaluation 60 s
+
+
+# ------------------------------------------------------------------------------------------------
+# Run failures
+# ------------------------------------------------------------------------------------------------
+
+
+def run_failure_alert_for(context: RunFailureSensorContext, webserver_base_url: str) -> Alert:
+    run = context.dagster_run
+    failures = [
+        StepFailure(event.step_key or "(unknown step)", error_chain(event.step_failure_data.error))
+        for event in context.get_step_failure_events()
+    ]
+    failure_event = context.failure_event
+    run_error = getattr(failure_event.event_specific_data, "error", None) if failure_event else None
+    if not failures and run_error is not None:
+        failures = [StepFailure("(run)", error_chain(run_error))]
+    return run_failure_alert(
+        run_id=run.run_id,
+        job_name=run.job_name,
+        tags=run.tags,
+        failures=failures,
+        run_message=failure_event.message if failure_event else None,
+        webserver_base_url=webserver_base_url,
+    )
+
+
+@run_failure_sensor(
+    name="grading_run_failure_sensor",
+    description="Slack alert for every failed run of this code location (grade_game_date and asset runs); "
+    "'Lock acquisition failed' when a partition lock could not be taken.",
+    monitor_all_code_locations=False,  # no monitored_jobs: every job of this location, __ASSET_JOB included
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def grading_run_failure_sensor(context: RunFailureSensorContext, slack_alerts: SlackAlerts) -> None:
+    alert = run_failure_alert_for(context, slack_alerts.webserver_base_url)
+    slack_alerts.send(alert, log=context.log)
+
+
+# ------------------------------------------------------------------------------------------------
+# Delivering alerts under a cursor
+# ------------------------------------------------------------------------------------------------
+
+
+def _deliver(
+    context: SensorEvaluationContext,
+    slack: SlackAlerts,
+    feed: Iterator[tuple[str, Alert | None]],
+    cursor: str,
+    what: str,
+) -> SensorResult:
+    """Send the feed's alerts in order. ``feed`` yields (cursor once this item is handled, alert or
+    None). The returned cursor never passes an undelivered alert."""
+    sent = 0
+    seen = 0
+    started = time.monotonic()
+    for next_cursor, alert in feed:
+        seen += 1
+        if alert is not None:
+            if sent >= MAX_ALERTS_PER_TICK or time.monotonic() - started > TICK_BUDGET_SECONDS:
+                return SensorResult(cursor=cursor, skip_reason=f"Sent {sent} {what} alert(s); more on the next tick.")
+            try:
+                slack.send(alert, log=context.log)
+            except Exception as exc:
+                if sent == 0:
+                    raise  # the tick FAILS with the error; Dagster keeps the previous cursor
+                return SensorResult(
+                    cursor=cursor,
+                    skip_reason=f"Sent {sent} {what} alert(s), then delivery FAILED: {exc}. "
+                    "The unsent alert is retried on the next tick.",
+                )
+            sent += 1
+        cursor = next_cursor
+        if seen >= MAX_ITEMS_PER_TICK:
+            break
+    return SensorResult(cursor=cursor, skip_reason=f"Sent {sent} {what} alert(s)." if sent else f"No new {what}.")
+
+
+def _safely(build: Callable[[], Alert], fallback_title: str, run_id: str, webserver_base_url: str) -> Alert:
+    """An alert that cannot be formatted must neither be lost nor block the sensor."""
+    try:
+        return build()
+    except Exception as exc:  # a formatting bug: deliver the essentials
+        return Alert(
+            title=fallback_title,
+            summary=f"(The full alert could not be formatted: {type(exc).__name__}: {exc})",
+            fields=(("Run", run_id),),
+            links=(("View run in Dagster", run_url(webserver_base_url, run_id)),),
+        )
+
+
+def _run_tags(instance: DagsterInstance, run_id: str) -> tuple[dict[str, str], str | None]:
+    run = instance.get_run_by_id(run_id)
+    return (dict(run.tags), run.job_name) if run is not None else ({}, None)
+
+
+def _records_for_run(instance: DagsterInstance, run_id: str, event_type: DagsterEventType) -> list[Any]:
+    """A run's events of one type, in order (works on every event log storage, run-sharded too)."""
+    records: list[Any] = []
+    cursor = None
+    while True:
+        connection = instance.get_records_for_run(run_id, cursor=cursor, of_type=event_type)
+        records.extend(connection.records)
+        if not connection.has_more or connection.cursor == cursor:
+            return records
+        cursor = connection.cursor
+
+
+# ------------------------------------------------------------------------------------------------
+# The feed of finished runs
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunCursor:
+    """Position in the feed of finished runs: every run whose terminal event has a storage id
+    <= ``after_storage_id`` is handled, and so are the first ``sent_of_next`` alerts of the next one."""
+
+    after_storage_id: int
+    sent_of_next: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps({"after_storage_id": self.after_storage_id, "sent_of_next": self.sent_of_next})
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunCursor":
+        data = json.loads(text)
+        return cls(int(data["after_storage_id"]), int(data.get("sent_of_next", 0)))
+
+    @classmethod
+    def initial(cls, instance: DagsterInstance) -> "RunCursor":
+        """Just before the first run that finished within INITIAL_LOOKBACK, else after the last run."""
+        since = time.time() - INITIAL_LOOKBACK.total_seconds()
+        recent = [
+            instance.fetch_run_status_changes(
+                RunStatusChangeRecordsFilter(event_type=t, after_timestamp=since), limit=1, ascending=True
+            ).records
+            for t in FINISHED_RUN_EVENTS
+        ]
+        if any(recent):
+            return cls(min(r[0].storage_id for r in recent if r) - 1)
+        last = [instance.fetch_run_status_changes(t, limit=1, ascending=False).records for t in FINISHED_RUN_EVENTS]
+        return cls(max((r[0].storage_id for r in last if r), default=0))
+
+
+def finished_runs(instance: DagsterInstance, after_storage_id: int) -> Iterator[tuple[int, str]]:
+    """(storage id of the terminal event, run id) of every run that finished (success, failure or
+    canceled) after ``after_storage_id``, in storage-id order. Run status events live in the
+    cross-run index of every event log storage (unlike check evaluations on the default run-sharded
+    SQLite storage), so the storage ids are comparable."""
+    after = after_storage_id
+    while True:
+        pages = [
+            instance.fetch_run_status_changes(
+                RunStatusChangeRecordsFilter(event_type=t, after_storage_id=after), limit=PAGE_SIZE, ascending=True
+            ).records
+            for t in FINISHED_RUN_EVENTS
+        ]
+        full = [page for page in pages if len(page) == PAGE_SIZE]
+        cap = min(page[-1].storage_id for page in full) if full else None  # beyond it a page may miss events
+        merged = sorted((r for page in pages for r in page), key=lambda r: r.storage_id)
+        for record in merged:
+            if cap is not None and record.storage_id > cap:
+                break
+            yield record.storage_id, record.run_id
+            after = record.storage_id
+        if not full:
+            return
+
+
+def _run_alert_feed(
+    instance: DagsterInstance, cursor: RunCursor, alerts_of_run: Callable[[str], list[Alert]]
+) -> Iterator[tuple[str, Alert | None]]:
+    skip = cursor.sent_of_next
+    position = cursor.after_storage_id
+    for storage_id, run_id in finished_runs(instance, position):
+        for i, alert in enumerate(alerts_of_run(run_id)):
+            if i >= skip:
+                yield RunCursor(position, i + 1).to_json(), alert
+        skip = 0
+        position = storage_id
+        yield RunCursor(position).to_json(), None
+
+
+def _run_cursor(context: SensorEvaluationContext) -> RunCursor:
+    return RunCursor.from_json(context.cursor) if context.cursor else RunCursor.initial(context.instance)
+
+
+# ------------------------------------------------------------------------------------------------
+# Failed asset checks
+# ------------------------------------------------------------------------------------------------
+
+
+def failed_check_alerts(instance: DagsterInstance, run_id: str, webserver_base_url: str) -> list[Alert]:
+    """One alert per failed check evaluation of a run (WARN and ERROR), in the order evaluated."""
+    alerts: list[Alert] = []
+    tags: dict[str, str] | None = None
+    for record in _records_for_run(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data
+        if evaluation.passed:
+            continue
+        if tags is None:
+            tags, _ = _run_tags(instance, run_id)
+        severity = getattr(evaluation.severity, "value", str(evaluation.severity))
+        alerts.append(_safely(
+            lambda: check_failure_alert(
+                asset_path=evaluation.asset_key.path,
+                check_name=evaluation.check_name,
+                severity=severity,
+                partition=evaluation.partition,
+                blocking=evaluation.blocking,
+                description=evaluation.description,
+                metadata=evaluation.metadata,
+                run_id=run_id,
+                run_tags=tags,
+                webserver_base_url=webserver_base_url,
+            ),
+            f"Grading check failed ({severity}): {evaluation.check_name}",
+            run_id,
+            webserver_base_url,
+        ))
+    return alerts
+
+
+@sensor(
+    name="failed_check_sensor",
+    description="Slack alert for every failed asset check evaluation (WARN and ERROR), exactly once, when "
+    "its run ends; 'Grading Duplicate Alert' for the duplicate checks.",
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def failed_check_sensor(context: SensorEvaluationContext, slack_alerts: SlackAlerts) -> SensorResult:
+    cursor = _run_cursor(context)
+    feed = _run_alert_feed(
+        context.instance, cursor, lambda run_id: failed_check_alerts(context.instance, run_id, slack_alerts.webserver_base_url)
+    )
+    return _deliver(context, slack_alerts, feed, cursor.to_json(), "failed check")
+
+
+# ------------------------------------------------------------------------------------------------
+# Writes without the lock
+# ------------------------------------------------------------------------------------------------
+
+
+def unlocked_writes(instance: DagsterInstance, run_id: str) -> list[UnlockedWrite]:
+    """Per graded asset, the dates a run wrote without their lock, from (all are read):
+
+    1. single-date materializations: ``lock_held`` / ``lock_unlocked_reason`` in the metadata;
+    2. range-run materializations (Dagster gives every partition of a range run the same metadata:
+       the range's totals): ``range_unlocked_dates`` (JSON {date: reason} or [date, ...]) when the
+       asset records it, else the ``lock_held`` / ``lock_unlocked_reason`` columns of the
+       ``per_date`` markdown table;
+    3. AssetObservations of the run carrying ``lock_held`` (per-date figures as observations).
+    """
+    writes = {key: UnlockedWrite(run_id=run_id, asset_path=tuple(key.path)) for key in GRADED_ASSETS}
+    range_read: set[AssetKey] = set()
+    for record in _records_for_run(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION):
+        key = record.asset_key
+        if key not in writes:
+            continue
+        metadata = record.asset_materialization.metadata
+        if "lock_held" in metadata:
+            if _is_false(metadata_value(metadata["lock_held"])):
+                writes[key].add(record.partition_key, _text(metadata_value(metadata.get("lock_unlocked_reason"))))
+        elif key not in range_read:
+            range_read.add(key)
+            _add_range_dates(writes[key], metadata)
+    for record in _records_for_run(instance, run_id, DagsterEventType.ASSET_OBSERVATION):
+        observation = record.event_log_entry.asset_observation
+        if observation is None or observation.asset_key not in writes:
+            continue
+        if _is_false(metadata_value(observation.metadata.get("lock_held"))):
+            writes[observation.asset_key].add(
+                observation.partition, _text(metadata_value(observation.metadata.get("lock_unlocked_reason")))
+            )
+    return [write for write in writes.values() if write.reasons]
+
+
+def _add_range_dates(write: UnlockedWrite, metadata: Any) -> None:
+    explicit = metadata_value(metadata.get("range_unlocked_dates"))
+    if explicit is not None:
+        items = explicit.items() if isinstance(explicit, dict) else ((d, None) for d in explicit or [])
+        for date, reason in items:
+            write.add(str(date), _text(reason))
+        return
+    table = metadata_value(metadata.get("per_date"))
+    for row in parse_markdown_table(table) if isinstance(table, str) else []:
+        if _is_false(row.get("lock_held")):
+            write.add(row.get("game_date"), row.get("lock_unlocked_reason") or None)
+
+
+def _is_false(value: Any) -> bool:
+    return value is False or (isinstance(value, str) and value.strip().lower() == "false")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def parse_markdown_table(text: str) -> list[dict[str, str]]:
+    """Rows of a simple markdown table (``| a | b |`` lines, a ``|---|`` separator) as dicts. A row
+    with more cells than columns (a value containing " | ") has its extra cells joined into the
+    ``lock_unlocked_reason`` column, or else the last column."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip().startswith("|")]
+    if len(lines) < 2:
+        return []
+
+    def cells(line: str) -> list[str]:
+        return [c.strip() for c in line.strip().strip("|").split(" | ")]
+
+    columns = cells(lines[0])
+    rows = []
+    for line in lines[1:]:
+        if set(line) <= set("|-: "):
+            continue
+        values = cells(line)
+        if len(values) > len(columns):
+            extra = len(values) - len(columns)
+            at = columns.index("lock_unlocked_reason") if "lock_unlocked_reason" in columns else len(columns) - 1
+            values = values[:at] + [" | ".join(values[at : at + extra + 1])] + values[at + extra + 1 :]
+        rows.append(dict(zip(columns, values + [""] * (len(columns) - len(values)))))
+    return rows
+
+
+def unlocked_write_alerts(instance: DagsterInstance, run_id: str, webserver_base_url: str) -> list[Alert]:
+    writes = unlocked_writes(instance, run_id)
+    if not writes:
+        return []
+    tags, job_name = _run_tags(instance, run_id)
+    return [
+        _safely(
+            lambda: unlocked_write_alert(write, run_tags=tags, job_name=job_name, webserver_base_url=webserver_base_url),
+            f"Written WITHOUT the partition lock: {write.asset_path[-1]}",
+            run_id,
+            webserver_base_url,
+        )
+        for write in writes
+    ]
+
+
+@sensor(
+    name="unlocked_write_sensor",
+    description="Slack alert when a run wrote dates of prediction_accuracy / system_daily_performance "
+    "without their partition lock (lock_held: false), one per run and asset, when the run ends.",
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def unlocked_write_sensor(context: SensorEvaluationContext, slack_alerts: SlackAlerts) -> SensorResult:
+    cursor = _run_cursor(context)
+    feed = _run_alert_feed(
+        context.instance, cursor, lambda run_id: unlocked_write_alerts(context.instance, run_id, slack_alerts.webserver_base_url)
+    )
+    return _deliver(context, slack_alerts, feed, cursor.to_json(), "unlocked write")
+
+
+all_sensors = [grading_run_failure_sensor, failed_check_sensor, unlocked_write_sensor]

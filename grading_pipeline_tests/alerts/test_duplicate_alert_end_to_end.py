@@ -1,0 +1,69 @@
+"""End to end on the real assets and checks: duplicates slip into a partition -> the blocking
+check fails, the aggregate is skipped, and exactly one "Grading Duplicate Alert" reaches Slack,
+with the date and the number of duplicate business keys; Slack down then up -> still exactly one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from grading_pipeline.checks import NO_DUPLICATE_BUSINESS_KEYS
+from grading_pipeline.sample_data import generate_season
+from grading_pipeline.sensors import failed_check_sensor
+from grading_pipeline.warehouse.duckdb_warehouse import DuckDBSession
+from grading_pipeline_tests.alerts.conftest import tick
+from grading_pipeline_tests.conftest import fetch
+from grading_pipeline_tests.support.warehouse_rows import ACTUALS, PREDICTIONS
+
+START = dt.date(2025, 10, 21)
+
+
+@pytest.fixture
+def instance():  # the alerts folder's instance fixture is parametrized; one storage is enough here
+    from dagster import DagsterInstance
+
+    return DagsterInstance.ephemeral()
+
+
+@pytest.fixture
+def duplicated_date(warehouse, grade, monkeypatch):
+    season = generate_season(START, 2, predictions_per_day=200, seed=4)
+    warehouse.ensure_tables(include_inputs=True)
+    warehouse.load_rows(PREDICTIONS, season.predictions)
+    warehouse.load_rows(ACTUALS, season.actuals)
+    commit = DuckDBSession._commit
+
+    def commit_with_duplicates(self):  # a writer bug: three graded rows written twice
+        self.con.execute("INSERT INTO nba_predictions.prediction_accuracy SELECT * FROM "
+                         "nba_predictions.prediction_accuracy ORDER BY player_lookup, system_id LIMIT 3")
+        commit(self)
+
+    monkeypatch.setattr(DuckDBSession, "_commit", commit_with_duplicates)
+    day = season.game_dates[0]
+    result = grade(day, raise_on_error=False)
+    assert not result.success
+    return day
+
+
+def duplicate_alerts(slack_server) -> list[dict]:
+    return [m for m in slack_server.messages if "Grading Duplicate Alert" in m["text"]]
+
+
+def test_one_duplicate_alert_with_the_date_and_count(duplicated_date, instance, warehouse, slack_server, slack_alerts):
+    assert fetch(warehouse, "SELECT COUNT(*) FROM nba_predictions.system_daily_performance")[0][0] == 0
+    cursor = None
+    for _ in range(3):
+        cursor = tick(failed_check_sensor, instance, slack_alerts, cursor).cursor
+    (alert,) = duplicate_alerts(slack_server)
+    assert str(duplicated_date) in alert["text"] and "3 business key(s)" in alert["text"]
+    assert NO_DUPLICATE_BUSINESS_KEYS in str(alert) and "cleanup" in alert["text"]
+
+
+def test_slack_down_then_up_still_one_alert(duplicated_date, instance, slack_server, slack_alerts, slack_down):
+    with pytest.raises(Exception):
+        tick(failed_check_sensor, instance, slack_down, None)
+    cursor = None  # the daemon keeps the previous cursor after a failed tick
+    for _ in range(2):
+        cursor = tick(failed_check_sensor, instance, slack_alerts, cursor).cursor
+    assert len(duplicate_alerts(slack_server)) == 1
