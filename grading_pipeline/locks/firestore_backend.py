@@ -9,6 +9,11 @@ Document ``{lock_type}_locks/{lock_type}_{game_date}`` (the old system's layout)
   ``FailedPrecondition`` if anyone wrote the document since our read -- so a stale holder can never
   overwrite or release its successor's lock.
 
+Batches of dates (``try_acquire_many`` / ``renew_many`` / ``release_many``): one ``get_all`` read
+and one ``WriteBatch`` of the same creates / conditional updates. A batch commit is atomic (every
+write or none), so one failed precondition fails the whole batch and nothing is half-held; the
+caller re-reads and retries. Batched writes are not transactions (no document locks).
+
 Read-then-write *transactions* are deliberately not used: on the emulator they stall under 8-way
 contention (pessimistic locks, 2 s lock-wait), and the preconditions give the same atomicity.
 

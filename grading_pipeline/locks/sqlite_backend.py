@@ -1,7 +1,8 @@
 """Embedded lock backend: one SQLite file shared by every process on the machine.
 
 Each operation is one short ``BEGIN IMMEDIATE`` transaction (the write lock is taken before the
-read, so read-check-write is atomic across processes), in WAL mode with a busy timeout. Times come
+read, so read-check-write is atomic across processes), in WAL mode with a busy timeout; a batch of
+dates (``try_acquire_many`` / ``renew_many`` / ``release_many``) is one such transaction. Times come
 from this machine's wall clock, which every process using the file shares. Rows are never deleted
 by the lock itself (release marks them released), so fencing tokens keep increasing;
 :meth:`SQLiteLockBackend.purge_ttl_expired` plays the part of Firestore's TTL policy.
