@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
@@ -49,19 +49,15 @@ def locked_dates(
     the write must check and each date's lock metadata."""
     metadata: dict[dt.date, DateMetadata] = {}
     fences: list[Fence] = []
-    with ExitStack() as stack:
-        leases = []
-        for game_date in dates:
-            lease = stack.enter_context(
-                lock.hold(
-                    lock_type,
-                    game_date.isoformat(),
-                    operation_id=f"{lock_type}_{game_date.isoformat()}:{context.run.run_id}",
-                    run_id=context.run.run_id,
-                    step=getattr(context, "op_execution_context", context).op_def.name,
-                )
-            )
-            leases.append(lease)
+    run_id = context.run.run_id
+    with lock.hold_many(
+        lock_type,
+        dates,
+        operation_id=lambda day: f"{lock_type}_{day}:{run_id}",
+        run_id=run_id,
+        step=getattr(context, "op_execution_context", context).op_def.name,
+    ) as leases:
+        for game_date, lease in zip(dates, leases):
             meta: DateMetadata = {
                 "lock_held": bool(lease.locked),
                 "lock_wait_seconds": round(lease.wait_seconds, 4),
