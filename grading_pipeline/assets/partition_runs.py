@@ -2,10 +2,10 @@
 figures the way Dagster can plot them.
 
 A run's dates (one for a single-partition run, a range for a single-run backfill) are written in
-batches of consecutive dates. For each batch the lock of every date is taken (in date order, so
-two runs never deadlock), the fences are claimed, and the batch is replaced in ONE transaction:
-atomic for each date and for the batch. A batch fails or commits as a whole, which is also how
-Dagster books a single-run backfill (all its partitions succeed or fail together).
+batches of consecutive dates. The locks of every date are taken first (batch by batch, in date
+order, so two runs never deadlock), then each batch's fences are claimed and the batch is replaced
+in ONE transaction: atomic for each date and for the batch. A batch fails or commits as a whole;
+Dagster books a single-run backfill the same way (all its partitions succeed or fail together).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
@@ -86,21 +86,27 @@ def write_batches(
     dates_per_transaction: int,
     write: BatchWriter,
 ) -> dict[dt.date, DateMetadata]:
-    """Lock, then connect, then write, batch after batch. The warehouse is opened only once the
-    locks are held: a process waiting for a partition lock never holds the warehouse (DuckDB lets
-    one process at a time open its file; holding it while waiting could deadlock two runs)."""
+    """Lock every batch (in date order), then connect once, then write batch after batch, each in
+    its own transaction. The warehouse is opened only once all the locks are held: a process
+    waiting for a partition lock never holds the warehouse (DuckDB lets one process at a time open
+    its file; holding it while waiting could deadlock two runs), and taking locks in date order
+    means two runs never wait for each other in a cycle."""
     per_date: dict[dt.date, DateMetadata] = {}
-    for batch in batches(dates, dates_per_transaction):
-        with locked_dates(context, lock, lock_type, batch) as (leases, fences, lock_metadata):
-            with warehouse.session() as session:
+    with ExitStack() as stack:
+        held = [
+            (batch, *stack.enter_context(locked_dates(context, lock, lock_type, batch)))
+            for batch in batches(dates, dates_per_transaction)
+        ]
+        with warehouse.session() as session:
+            for batch, leases, fences, lock_metadata in held:
                 # Claimed as soon as the locks are held: a holder whose lease ran out can no
                 # longer commit, even before its successor writes anything.
                 session.claim_fences(table, fences)
                 for lease in leases:
                     lease.assert_held()
                 written = write(session, batch[0], batch[-1], fences)
-        for game_date in batch:
-            per_date[game_date] = {**written.get(game_date, {}), **lock_metadata[game_date]}
+                for game_date in batch:
+                    per_date[game_date] = {**written.get(game_date, {}), **lock_metadata[game_date]}
     return per_date
 
 
