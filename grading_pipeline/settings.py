@@ -5,14 +5,6 @@ from __future__ import annotations
 
 import os
 
-ENV_VARS = {
-    "GRADING_ENV": "local | prod: DuckDB + SQLite lock, or BigQuery + Firestore lock",
-    "GRADING_DUCKDB_PATH": "DuckDB warehouse file (local)",
-    "GRADING_LOCK_BACKEND": "sqlite | firestore (default: sqlite locally, firestore in prod)",
-    "GRADING_LOCK_PATH": "SQLite lock file (local)",
-    "GRADING_USE_LOCK": "false disables partition locking (the old system's rollback switch)",
-    "GRADING_SEASON_START": "first partition date (YYYY-MM-DD)",
-}
 
 DEFAULT_DATA_DIR = "data"
 

@@ -42,9 +42,6 @@ class SqlDialect:
     def dataset(self, logical: str) -> str:
         return dict(self.dataset_names).get(logical, logical)
 
-    def parse(self, name: str) -> list[exp.Expression]:
-        return _parse(name)
-
     @functools.cache
     def render(self, name: str) -> str:
         """The named text, translated for this engine; multi-statement texts stay `;`-separated."""
