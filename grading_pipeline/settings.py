@@ -29,8 +29,19 @@ def lock_backend() -> str:
     return os.environ.get("GRADING_LOCK_BACKEND", default).strip().lower()
 
 
-def use_lock() -> bool:
-    value = os.environ.get("GRADING_USE_LOCK", "true").strip().lower()
+def _flag(name: str, default: str) -> bool:
+    value = os.environ.get(name, default).strip().lower()
     if value not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"GRADING_USE_LOCK must be true or false, not {value!r}")
+        raise ValueError(f"{name} must be true or false, not {value!r}")
     return value in ("true", "1", "yes")
+
+
+def use_lock() -> bool:
+    """GRADING_USE_LOCK=false: the old system's rollback switch (no locking, said loudly)."""
+    return _flag("GRADING_USE_LOCK", "true")
+
+
+def proceed_when_lock_unavailable() -> bool:
+    """GRADING_LOCK_PROCEED_WHEN_UNAVAILABLE=true: write unlocked (recorded, alerted) when the lock
+    backend cannot be reached. Off by default: fail closed."""
+    return _flag("GRADING_LOCK_PROCEED_WHEN_UNAVAILABLE", "false")

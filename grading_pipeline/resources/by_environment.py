@@ -17,6 +17,7 @@ def partition_lock_resource() -> PartitionLockResource:
         firestore_project=os.environ.get("GRADING_FIRESTORE_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT"),
         firestore_database=os.environ.get("GRADING_FIRESTORE_DATABASE"),
         enabled=settings.use_lock(),
+        proceed_when_unavailable=settings.proceed_when_lock_unavailable(),
     )
 
 
