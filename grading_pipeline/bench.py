@@ -90,6 +90,53 @@ def run_benchmark(sizes=(1_000, 10_000, 100_000), season_days=180, season_per_da
     return rows
 
 
+def cleanup_figures(target_rows: int = 497_304, unique_keys: int = 306_489) -> dict:
+    """The seed's table: ~306k unique keys graded, then copies up to ~497k rows (the old system's
+    ratio). Times the duplicate check over the whole table and the whole cleanup job."""
+    from dagster import DagsterInstance
+
+    from grading_pipeline.checks import find_duplicates
+    from grading_pipeline.cleanup import cleanup_duplicates
+    from grading_pipeline.grading import GradingPolicy, grade_dates
+
+    days = 300
+    with tempfile.TemporaryDirectory(prefix="grading-bench-cleanup-") as tmp:
+        # The sample repeats ~13% of its source rows (re-runs, placeholders): ask for that many more.
+        warehouse, lock, _ = _setup(Path(tmp), days, round(unique_keys / days * 1.15))
+        last = START + dt.timedelta(days=days - 1)
+        with warehouse.session() as session:
+            grade_dates(session, START, last, GradingPolicy(min_actuals_coverage=0.0))
+        with warehouse._connection() as con:
+            (graded,) = con.execute("SELECT COUNT(*) FROM nba_predictions.prediction_accuracy").fetchone()
+            con.execute(
+                "INSERT INTO nba_predictions.prediction_accuracy SELECT * REPLACE (graded_at + INTERVAL 1 HOUR AS graded_at) "
+                f"FROM nba_predictions.prediction_accuracy USING SAMPLE reservoir({max(0, target_rows - graded):d} ROWS) "
+                "REPEATABLE (7)"  # a sample size must be a literal: an int formatted here, not user input
+            )
+            (rows,) = con.execute("SELECT COUNT(*) FROM nba_predictions.prediction_accuracy").fetchone()
+        started = time.perf_counter()
+        with warehouse.session() as session:
+            duplicate_keys, extra_rows, _ = find_duplicates(session, START, last)
+        check_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        result = cleanup_duplicates.execute_in_process(
+            resources={"warehouse": warehouse, "partition_lock": lock},
+            instance=DagsterInstance.ephemeral(),
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        cleanup_seconds = time.perf_counter() - started
+        outcome = result.output_for_node("deduplicate_prediction_accuracy")
+    return {"rows": rows, "unique_keys": graded, "duplicate_keys": duplicate_keys, "extra_rows": extra_rows,
+            "check_s": check_seconds, "cleanup_s": cleanup_seconds, "rows_after": outcome["rows_after"]}
+
+
+def print_cleanup(f: dict) -> None:
+    print(f"\nduplicate check over {f['rows']:,} rows ({f['unique_keys']:,} unique keys, {f['duplicate_keys']:,} "
+          f"duplicated, {f['extra_rows']:,} extra): {f['check_s']:.3f} s")
+    print(f"cleanup job (report, backup, deduplicate, validate, swap under locks, re-aggregate): "
+          f"{f['cleanup_s']:.2f} s -> {f['rows_after']:,} rows")
+
+
 def lock_latencies(n: int = 200) -> list[dict]:
     """Uncontended acquire/release latency on the embedded backend and, when gcloud is installed,
     on the Firestore emulator (started on a free loopback port for the measurement)."""

@@ -132,9 +132,10 @@ def deduplicate_prediction_accuracy(
         return {start + dt.timedelta(days=i): write_metadata(write, start + dt.timedelta(days=i))
                 for i in range((end - start).days + 1)}
 
+    # The swap replaced every date of the span: re-aggregate the span (clean dates come out the same).
+    per_date = write_batches(context, partition_lock, warehouse, PERFORMANCE_TABLE, "daily_performance",
+                             dates, 31, aggregate)
     for game_date in found.affected_dates:
-        per_date = write_batches(context, partition_lock, warehouse, PERFORMANCE_TABLE, "daily_performance",
-                                 [game_date], 1, aggregate)
         context.log_event(AssetMaterialization(
             asset_key=PERFORMANCE_ASSET, partition=game_date.isoformat(),
             description="re-aggregated after the duplicate cleanup", metadata=per_date[game_date],

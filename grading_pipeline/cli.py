@@ -209,12 +209,21 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from grading_pipeline.bench import lock_latencies, print_benchmark, print_locks, run_benchmark
+    from grading_pipeline.bench import (
+        cleanup_figures,
+        lock_latencies,
+        print_benchmark,
+        print_cleanup,
+        print_locks,
+        run_benchmark,
+    )
 
     sizes = tuple(int(s) for s in args.sizes.split(","))
     rows = run_benchmark(sizes, args.season_days, args.season_per_day, args.repeats)
     print_benchmark(rows)
     print_locks(lock_latencies(args.lock_cycles), rows[0]["run_wall_s"])
+    if not args.skip_cleanup:
+        print_cleanup(cleanup_figures())
     return 0
 
 
@@ -277,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--season-per-day", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--lock-cycles", type=int, default=200)
+    p.add_argument("--skip-cleanup", action="store_true", help="skip the 500k-row cleanup figures")
     p.set_defaults(func=cmd_bench)
     return parser
 

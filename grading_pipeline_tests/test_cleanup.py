@@ -77,7 +77,11 @@ def test_cleanup_keeps_the_earliest_copy_backs_up_and_recomputes_performance(dir
                             f"'{DEDUPLICATED_TABLE.split('.')[1]}'")[0][0] == 0
     computed_after = dict(fetch(warehouse, "SELECT game_date, MAX(computed_at) FROM "
                                            "nba_predictions.system_daily_performance GROUP BY 1"))
-    assert {d for d in computed_after if computed_after[d] > computed_before[d]} == set(dirty_dates)
+    # The dates of the swapped span (dirty dates and the clean one between) are re-aggregated;
+    # dates outside it are untouched.
+    span = {d for d in computed_before if dirty_dates[0] <= d <= dirty_dates[-1]}
+    assert {d for d in computed_after if computed_after[d] > computed_before[d]} == span
+    assert len(span) > len(dirty_dates) and len(computed_before) > len(span)
     disagreements = fetch(warehouse, "SELECT COUNT(*) FROM nba_predictions.system_daily_performance p JOIN "
                                      "(SELECT game_date, system_id, COUNT(*) n FROM nba_predictions.prediction_accuracy "
                                      "GROUP BY 1, 2) g USING (game_date, system_id) WHERE p.predictions_count <> g.n")
