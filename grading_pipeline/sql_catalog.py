@@ -54,7 +54,7 @@ class SqlDialect:
     def render_expression(self, expression: exp.Expression) -> str:
         mapped = expression.transform(self._map_table)
         if self.name == "duckdb":
-            mapped = mapped.transform(_countif_counts_only_true)
+            mapped = mapped.transform(_countif_counts_only_true).transform(_round_avg_like_bigquery)
         return mapped.sql(self.name, unsupported_level=sqlglot.ErrorLevel.IGNORE)
 
     def table(self, qualified: str) -> str:
@@ -75,6 +75,17 @@ def _countif_counts_only_true(node: exp.Expression) -> exp.Expression:
     NULL. Counting `x IS TRUE` keeps BigQuery's meaning on DuckDB."""
     if isinstance(node, exp.CountIf) and not isinstance(node.this, exp.Is):
         return exp.CountIf(this=exp.Is(this=exp.paren(node.this.copy()), expression=exp.true()))
+    return node
+
+
+def _round_avg_like_bigquery(node: exp.Expression) -> exp.Expression:
+    """BigQuery's AVG(NUMERIC) is exact; DuckDB's AVG(DECIMAL) is a DOUBLE, so ROUND differs on
+    ties (an average of exactly 0.425 rounds to 0.43 on BigQuery, 0.42 on DuckDB). Round the
+    exact decimal value instead. (Found by the engine-parity test.)"""
+    if isinstance(node, exp.Round) and isinstance(node.this, exp.Avg):
+        exact = exp.cast(node.this.copy(), exp.DataType.build("DECIMAL(38, 9)", dialect="duckdb"))
+        rounded = exp.Round(this=exact, decimals=node.args.get("decimals"))
+        return exp.cast(rounded, exp.DataType.build("DOUBLE", dialect="duckdb"))
     return node
 
 

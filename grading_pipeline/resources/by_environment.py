@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dagster import EnvVar
+
 from grading_pipeline import settings
 from grading_pipeline.resources.partition_lock import PartitionLockResource
+from grading_pipeline.warehouse.bigquery_warehouse import BigQueryWarehouse
 from grading_pipeline.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 
@@ -21,13 +24,22 @@ def partition_lock_resource() -> PartitionLockResource:
     )
 
 
+def bigquery_warehouse() -> BigQueryWarehouse:
+    project = os.environ.get("GRADING_BQ_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if not project:
+        raise ValueError("GRADING_ENV=prod needs GRADING_BQ_PROJECT (or GOOGLE_CLOUD_PROJECT)")
+    return BigQueryWarehouse(
+        project=project,
+        location=os.environ.get("GRADING_BQ_LOCATION") or None,
+        # A base64 service-account key; without it, Application Default Credentials.
+        gcp_credentials=EnvVar("GRADING_GCP_CREDENTIALS") if os.environ.get("GRADING_GCP_CREDENTIALS") else None,
+        dataset_prefix=os.environ.get("GRADING_BQ_DATASET_PREFIX", ""),
+        api_endpoint=os.environ.get("GRADING_BQ_API_ENDPOINT") or None,  # a local emulator only
+    )
+
+
 def build_resources() -> dict[str, Any]:
-    env = settings.grading_env()
-    if env == "prod":
-        raise NotImplementedError(
-            "GRADING_ENV=prod needs the BigQuery warehouse, which has not landed yet; use GRADING_ENV=local."
-        )
-    return {
-        "warehouse": DuckDBWarehouse(database=settings.duckdb_path()),
-        "partition_lock": partition_lock_resource(),
-    }
+    """local: DuckDB + the SQLite lock; prod: BigQuery + the Firestore lock (GRADING_LOCK_BACKEND
+    defaults to firestore there)."""
+    warehouse = bigquery_warehouse() if settings.grading_env() == "prod" else DuckDBWarehouse(database=settings.duckdb_path())
+    return {"warehouse": warehouse, "partition_lock": partition_lock_resource()}

@@ -31,7 +31,7 @@ SELECT
   ROUND(SAFE_DIVIDE(COUNTIF(within_5_points), COUNT(absolute_error)), 3) AS within_5_pct,
   -- Averaged as NUMERIC: a float sum depends on the (parallel) order of its terms, and the
   -- rounding could flip between two runs over the same rows.
-  ROUND(CAST(AVG(CAST(confidence_score AS NUMERIC(12, 6))) AS FLOAT64), 3) AS avg_confidence,
+  CAST(ROUND(AVG(CAST(confidence_score AS NUMERIC(12, 6))), 3) AS FLOAT64) AS avg_confidence,
   COUNTIF(confidence_score >= 0.70) AS high_confidence_count,
   COUNTIF(confidence_score >= 0.70 AND prediction_correct) AS high_confidence_correct,
   ROUND(SAFE_DIVIDE(
