@@ -1,9 +1,11 @@
 """Slack alerting sensors. Each takes the ``slack_alerts`` resource (:class:`SlackAlerts`).
 
-* ``grading_run_failure_sensor``: every failed run of this code location (the ``grade_game_date``
-  job and asset materializations launched from the UI): job, partition or range, failing steps, root
-  error, run link. "Lock acquisition failed" (with investigation steps) when the root error is a
-  LockTimeoutError / LockBackendUnavailableError.
+* ``grading_run_failure_sensor``: every failed run of this code location, exactly once: the
+  ``grade_game_date`` job and asset materializations launched from the UI or the daemon, and runs
+  executed in-process (``grading-pipeline grade``, ``dagster asset materialize``), which record no
+  code location (see :func:`in_this_code_location`). Job, partition or range, failing steps, root
+  error, run link, retry attempt. "Lock acquisition failed" (with investigation steps) when the
+  root error is a LockTimeoutError / LockBackendUnavailableError.
 * ``failed_check_sensor``: every FAILED asset check evaluation (WARN and ERROR), exactly once.
   Open-source Dagster has no alert for a failed check, and a non-blocking failed check leaves the
   run green (a run-failure sensor never sees it). The duplicate checks give the
@@ -11,8 +13,9 @@
 * ``unlocked_write_sensor``: one alert per (run, asset) that wrote dates WITHOUT their partition lock
   (``lock_held: false``; see :func:`unlocked_writes`), with the dates and reasons.
 
-The two cursor sensors walk the runs that finished (success, failure, canceled), in the order they
-finished, and read each run's own events. Not a cursor over check evaluations: on the default
+All three are cursor sensors (:func:`alert_finished_runs`): they walk the runs that finished, in the
+order they finished (the run-failure sensor only the failed ones; the other two success, failure and
+canceled), and read each run's own events. Not a cursor over check evaluations: on the default
 SQLite storage (``dagster dev``, DAGSTER_HOME) the event log is sharded by run, and
 ``get_event_records(EventRecordsFilter(ASSET_CHECK_EVALUATION, after_cursor=<int>))`` raises
 ("Called `get_event_records` on a run-sharded event log storage with a cursor that is not
@@ -23,12 +26,12 @@ Delivery guarantee: the cursor only moves past an alert once it was delivered. A
 with nothing delivered before it in the tick raises, so the tick shows as FAILED with the error and
 keeps its old cursor (Dagster does not store the cursor of a failed tick); after some deliveries
 the tick ends SKIPPED with the error in its message and the cursor just before the unsent alert.
-Either way the alert is retried next tick. (A run-failure sensor works differently: Dagster moves
-its cursor past a run even when the sensor function raised, so a run-failure alert that still
-fails after the Slack client's retries is not retried on a later tick; the tick fails and the
-alert's full text is in the tick's log.)
+Either way the alert is retried next tick. (This is why run failures are not alerted by a Dagster
+``@run_failure_sensor``: Dagster moves its cursor past a run even when the sensor function raised,
+so an alert that still failed after the Slack client's retries was lost; and with
+``monitor_all_code_locations=False`` it never sees in-process runs.)
 
-On its first tick (no cursor) a cursor sensor starts at the runs that finished in the last
+On its first tick (no cursor) a sensor starts at the runs that finished in the last
 ``INITIAL_LOOKBACK``, so turning the sensor on does not replay old history.
 """
 
@@ -37,7 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,12 +48,11 @@ from dagster import (
     AssetKey,
     DagsterEventType,
     DagsterInstance,
+    DagsterRun,
     DefaultSensorStatus,
-    RunFailureSensorContext,
     RunStatusChangeRecordsFilter,
     SensorEvaluationContext,
     SensorResult,
-    run_failure_sensor,
     sensor,
 )
 
@@ -78,43 +80,6 @@ PAGE_SIZE = 100
 MAX_ALERTS_PER_TICK = 20
 MAX_ITEMS_PER_TICK = 2_000
 TICK_BUDGET_SECONDS = 30.0  # Dagster gives a sensor evaluation 60 s
-
-
-# ------------------------------------------------------------------------------------------------
-# Run failures
-# ------------------------------------------------------------------------------------------------
-
-
-def run_failure_alert_for(context: RunFailureSensorContext, webserver_base_url: str) -> Alert:
-    run = context.dagster_run
-    failures = [
-        StepFailure(event.step_key or "(unknown step)", error_chain(event.step_failure_data.error))
-        for event in context.get_step_failure_events()
-    ]
-    failure_event = context.failure_event
-    run_error = getattr(failure_event.event_specific_data, "error", None) if failure_event else None
-    if not failures and run_error is not None:
-        failures = [StepFailure("(run)", error_chain(run_error))]
-    return run_failure_alert(
-        run_id=run.run_id,
-        job_name=run.job_name,
-        tags=run.tags,
-        failures=failures,
-        run_message=failure_event.message if failure_event else None,
-        webserver_base_url=webserver_base_url,
-    )
-
-
-@run_failure_sensor(
-    name="grading_run_failure_sensor",
-    description="Slack alert for every failed run of this code location (grade_game_date and asset runs); "
-    "'Lock acquisition failed' when a partition lock could not be taken.",
-    monitor_all_code_locations=False,  # no monitored_jobs: every job of this location, __ASSET_JOB included
-    default_status=DefaultSensorStatus.RUNNING,
-)
-def grading_run_failure_sensor(context: RunFailureSensorContext, slack_alerts: SlackAlerts) -> None:
-    alert = run_failure_alert_for(context, slack_alerts.webserver_base_url)
-    slack_alerts.send(alert, log=context.log)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,33 +173,38 @@ class RunCursor:
         return cls(int(data["after_storage_id"]), int(data.get("sent_of_next", 0)))
 
     @classmethod
-    def initial(cls, instance: DagsterInstance) -> "RunCursor":
-        """Just before the first run that finished within INITIAL_LOOKBACK, else after the last run."""
+    def initial(
+        cls, instance: DagsterInstance, event_types: Sequence[DagsterEventType] = FINISHED_RUN_EVENTS
+    ) -> "RunCursor":
+        """Just before the first run that finished (with one of ``event_types``) within
+        INITIAL_LOOKBACK, else after the last such run."""
         since = time.time() - INITIAL_LOOKBACK.total_seconds()
         recent = [
             instance.fetch_run_status_changes(
                 RunStatusChangeRecordsFilter(event_type=t, after_timestamp=since), limit=1, ascending=True
             ).records
-            for t in FINISHED_RUN_EVENTS
+            for t in event_types
         ]
         if any(recent):
             return cls(min(r[0].storage_id for r in recent if r) - 1)
-        last = [instance.fetch_run_status_changes(t, limit=1, ascending=False).records for t in FINISHED_RUN_EVENTS]
+        last = [instance.fetch_run_status_changes(t, limit=1, ascending=False).records for t in event_types]
         return cls(max((r[0].storage_id for r in last if r), default=0))
 
 
-def finished_runs(instance: DagsterInstance, after_storage_id: int) -> Iterator[tuple[int, str]]:
-    """(storage id of the terminal event, run id) of every run that finished (success, failure or
-    canceled) after ``after_storage_id``, in storage-id order. Run status events live in the
-    cross-run index of every event log storage (unlike check evaluations on the default run-sharded
-    SQLite storage), so the storage ids are comparable."""
+def finished_runs(
+    instance: DagsterInstance, after_storage_id: int, event_types: Sequence[DagsterEventType] = FINISHED_RUN_EVENTS
+) -> Iterator[tuple[int, str]]:
+    """(storage id of the terminal event, run id) of every run that finished (by default: success,
+    failure or canceled; else with one of ``event_types``) after ``after_storage_id``, in storage-id
+    order. Run status events live in the cross-run index of every event log storage (unlike check
+    evaluations on the default run-sharded SQLite storage), so the storage ids are comparable."""
     after = after_storage_id
     while True:
         pages = [
             instance.fetch_run_status_changes(
                 RunStatusChangeRecordsFilter(event_type=t, after_storage_id=after), limit=PAGE_SIZE, ascending=True
             ).records
-            for t in FINISHED_RUN_EVENTS
+            for t in event_types
         ]
         full = [page for page in pages if len(page) == PAGE_SIZE]
         cap = min(page[-1].storage_id for page in full) if full else None  # beyond it a page may miss events
@@ -249,11 +219,14 @@ def finished_runs(instance: DagsterInstance, after_storage_id: int) -> Iterator[
 
 
 def _run_alert_feed(
-    instance: DagsterInstance, cursor: RunCursor, alerts_of_run: Callable[[str], list[Alert]]
+    instance: DagsterInstance,
+    cursor: RunCursor,
+    alerts_of_run: Callable[[str], list[Alert]],
+    event_types: Sequence[DagsterEventType] = FINISHED_RUN_EVENTS,
 ) -> Iterator[tuple[str, Alert | None]]:
     skip = cursor.sent_of_next
     position = cursor.after_storage_id
-    for storage_id, run_id in finished_runs(instance, position):
+    for storage_id, run_id in finished_runs(instance, position, event_types):
         for i, alert in enumerate(alerts_of_run(run_id)):
             if i >= skip:
                 yield RunCursor(position, i + 1).to_json(), alert
@@ -262,8 +235,107 @@ def _run_alert_feed(
         yield RunCursor(position).to_json(), None
 
 
-def _run_cursor(context: SensorEvaluationContext) -> RunCursor:
-    return RunCursor.from_json(context.cursor) if context.cursor else RunCursor.initial(context.instance)
+def alert_finished_runs(
+    context: SensorEvaluationContext,
+    slack: SlackAlerts,
+    alerts_of_run: Callable[[str], list[Alert]],
+    what: str,
+    event_types: Sequence[DagsterEventType] = FINISHED_RUN_EVENTS,
+) -> SensorResult:
+    """One tick of a cursor sensor: walk the runs that finished (with one of ``event_types``) since
+    the cursor (on the first tick: since INITIAL_LOOKBACK), send ``alerts_of_run(run_id)`` of each in
+    order, and return the cursor just past the last alert delivered (see :func:`_deliver`)."""
+    if context.cursor:
+        cursor = RunCursor.from_json(context.cursor)
+    else:
+        cursor = RunCursor.initial(context.instance, event_types)
+    feed = _run_alert_feed(context.instance, cursor, alerts_of_run, event_types)
+    return _deliver(context, slack, feed, cursor.to_json(), what)
+
+
+# ------------------------------------------------------------------------------------------------
+# Run failures
+# ------------------------------------------------------------------------------------------------
+
+
+RUN_FAILURE_EVENTS = (DagsterEventType.RUN_FAILURE,)
+
+
+def in_this_code_location(run: DagsterRun, location_name: str | None, repository_name: str | None) -> bool:
+    """A run launched through a code location (UI, daemon: schedules, backfills, run retries)
+    records it: it must be this one (the rule of Dagster's run-status sensors with
+    ``monitor_all_code_locations=False``). A run executed in-process (``grading-pipeline grade``,
+    ``dagster asset materialize``, ``execute_in_process``) records none: it ran this project's code
+    on this project's instance, so it is ours (Dagster's run-status sensors skip it)."""
+    origin = run.remote_job_origin
+    if origin is None:
+        return True
+    repository = origin.repository_origin
+    return (
+        repository.code_location_origin.location_name == location_name
+        and repository.repository_name == repository_name
+    )
+
+
+def run_failure_alert_for(instance: DagsterInstance, run: DagsterRun, webserver_base_url: str) -> Alert:
+    """The alert of a failed run, from its STEP_FAILURE events and its RUN_FAILURE event."""
+    step_failures = _records_for_run(instance, run.run_id, DagsterEventType.STEP_FAILURE)
+    failures = [
+        StepFailure(event.step_key or "(unknown step)", error_chain(event.step_failure_data.error))
+        for event in (record.event_log_entry.dagster_event for record in step_failures)
+    ]
+    run_failures = _records_for_run(instance, run.run_id, DagsterEventType.RUN_FAILURE)
+    failure_event = run_failures[-1].event_log_entry.dagster_event if run_failures else None
+    run_error = getattr(failure_event.event_specific_data, "error", None) if failure_event else None
+    if not failures and run_error is not None:
+        failures = [StepFailure("(run)", error_chain(run_error))]
+    return run_failure_alert(
+        run_id=run.run_id,
+        job_name=run.job_name,
+        tags=run.tags,
+        failures=failures,
+        run_message=failure_event.message if failure_event else None,
+        webserver_base_url=webserver_base_url,
+    )
+
+
+def run_failure_alerts(
+    instance: DagsterInstance,
+    run_id: str,
+    webserver_base_url: str,
+    location_name: str | None = None,
+    repository_name: str | None = None,
+) -> list[Alert]:
+    """The alert of a failed run of this code location (none for another location's run)."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or not in_this_code_location(run, location_name, repository_name):
+        return []
+    return [_safely(
+        lambda: run_failure_alert_for(instance, run, webserver_base_url),
+        f"Grading run failed: {run.job_name}",
+        run_id,
+        webserver_base_url,
+    )]
+
+
+@sensor(
+    name="grading_run_failure_sensor",
+    description="Slack alert for every failed run of this code location (grade_game_date and asset runs, "
+    "in-process runs too), exactly once; 'Lock acquisition failed' when a partition lock could not be taken.",
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def grading_run_failure_sensor(context: SensorEvaluationContext, slack_alerts: SlackAlerts) -> SensorResult:
+    location = context.code_location_origin.location_name if context.code_location_origin else None
+    return alert_finished_runs(
+        context,
+        slack_alerts,
+        lambda run_id: run_failure_alerts(
+            context.instance, run_id, slack_alerts.webserver_base_url, location, context.repository_name
+        ),
+        "run failure",
+        RUN_FAILURE_EVENTS,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -310,11 +382,9 @@ def failed_check_alerts(instance: DagsterInstance, run_id: str, webserver_base_u
     default_status=DefaultSensorStatus.RUNNING,
 )
 def failed_check_sensor(context: SensorEvaluationContext, slack_alerts: SlackAlerts) -> SensorResult:
-    cursor = _run_cursor(context)
-    feed = _run_alert_feed(
-        context.instance, cursor, lambda run_id: failed_check_alerts(context.instance, run_id, slack_alerts.webserver_base_url)
+    return alert_finished_runs(
+        context, slack_alerts, lambda run_id: failed_check_alerts(context.instance, run_id, slack_alerts.webserver_base_url), "failed check"
     )
-    return _deliver(context, slack_alerts, feed, cursor.to_json(), "failed check")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -426,11 +496,9 @@ def unlocked_write_alerts(instance: DagsterInstance, run_id: str, webserver_base
     default_status=DefaultSensorStatus.RUNNING,
 )
 def unlocked_write_sensor(context: SensorEvaluationContext, slack_alerts: SlackAlerts) -> SensorResult:
-    cursor = _run_cursor(context)
-    feed = _run_alert_feed(
-        context.instance, cursor, lambda run_id: unlocked_write_alerts(context.instance, run_id, slack_alerts.webserver_base_url)
+    return alert_finished_runs(
+        context, slack_alerts, lambda run_id: unlocked_write_alerts(context.instance, run_id, slack_alerts.webserver_base_url), "unlocked write"
     )
-    return _deliver(context, slack_alerts, feed, cursor.to_json(), "unlocked write")
 
 
 all_sensors = [grading_run_failure_sensor, failed_check_sensor, unlocked_write_sensor]

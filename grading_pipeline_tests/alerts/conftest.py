@@ -63,10 +63,23 @@ class Tick:
     message: str | None
 
 
-def tick(sensor_def, instance: DagsterInstance, slack: SlackAlerts, cursor: str | None) -> Tick:
+#: The code location and repository a sensor runs in under the daemon (``tick(..., code_location=True)``).
+CODE_LOCATION = "grading_pipeline"
+REPOSITORY = "__repository__"
+
+
+def tick(sensor_def, instance: DagsterInstance, slack: SlackAlerts, cursor: str | None,
+         code_location: bool = False) -> Tick:
     """One evaluation as the daemon runs it: ``evaluate_tick`` (what the code server calls). If it
-    raises, the daemon records a FAILED tick and keeps the previous cursor: so do callers."""
-    context = build_sensor_context(instance=instance, resources={"slack_alerts": slack}, cursor=cursor)
+    raises, the daemon records a FAILED tick and keeps the previous cursor: so do callers.
+    ``code_location``: the context names the sensor's code location and repository, as the daemon's
+    does (``build_sensor_context`` leaves them None)."""
+    context = build_sensor_context(instance=instance, resources={"slack_alerts": slack}, cursor=cursor,
+                                   repository_name=REPOSITORY if code_location else None)
+    if code_location:
+        from dagster._core.remote_origin import RegisteredCodeLocationOrigin
+
+        context._code_location_origin = RegisteredCodeLocationOrigin(CODE_LOCATION)  # no public builder takes it
     data = sensor_def.evaluate_tick(context)
     assert not data.run_requests
     return Tick(cursor=data.cursor, message=data.skip_message)
