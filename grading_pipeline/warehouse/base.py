@@ -11,6 +11,7 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
+from grading_pipeline.errors import FencedOutError
 from grading_pipeline.sql_catalog import SqlDialect
 
 # Output tables, created idempotently before any write; input tables are never created by a run
@@ -79,6 +80,24 @@ class WarehouseSession(abc.ABC):
     @abc.abstractmethod
     def claim_fences(self, table: str, fences: Sequence[Fence]) -> None:
         """Record each fence as the newest token of its date (fails if a newer one is recorded)."""
+
+    def unclaimed_fences(self, table: str, fences: Sequence[Fence]) -> list[Fence]:
+        """Raise FencedOutError when a newer token than a fence's is recorded for its date; return
+        the fences not recorded yet (the others were claimed by this holder already)."""
+        if not fences:
+            return []
+        dates = [f.game_date for f in fences]
+        span = {"table_name": table, "start_date": min(dates), "end_date": max(dates)}
+        newest = {row["game_date"]: row for row in self.query("fencing/newest_fence.sql", span)}
+        for fence in fences:
+            recorded = newest.get(fence.game_date)
+            if recorded and recorded["fencing_token"] > fence.token:
+                raise FencedOutError(
+                    f"{table} {fence.game_date}: fencing token {fence.token} of {fence.holder_id} is older "
+                    f"than token {recorded['fencing_token']} of {recorded['holder_id']}: this holder's "
+                    "lease ran out and another holder took the lock. Nothing was written."
+                )
+        return [f for f in fences if newest.get(f.game_date, {}).get("fencing_token") != f.token]
 
     @abc.abstractmethod
     def missing_tables(self, tables: list[str]) -> list[str]:

@@ -314,33 +314,13 @@ class BigQuerySession(WarehouseSession):
             return
 
         def attempt() -> None:
-            unclaimed = self._check_fences(table, fences)
+            unclaimed = self.unclaimed_fences(table, fences)
             if not unclaimed:
                 return  # already claimed by this holder
             statements, params = self._fence_statements(table, fences, unclaimed)
             self._run_script(["BEGIN TRANSACTION", *statements, "COMMIT TRANSACTION"], params, table, fences)
 
         self._with_retries(f"claim fences on {table}", attempt)
-
-    def _check_fences(self, table: str, fences: Sequence[Fence]) -> list[Fence]:
-        """Raise FencedOutError when a newer token is recorded for a date; the fences not yet
-        recorded (same message as DuckDB's)."""
-        dates = [f.game_date for f in fences]
-        newest = {
-            row["game_date"]: row
-            for row in self.query(
-                "fencing/newest_fence.sql", {"table_name": table, "start_date": min(dates), "end_date": max(dates)}
-            )
-        }
-        for fence in fences:
-            recorded = newest.get(fence.game_date)
-            if recorded and recorded["fencing_token"] > fence.token:
-                raise FencedOutError(
-                    f"{table} {fence.game_date}: fencing token {fence.token} of {fence.holder_id} is older "
-                    f"than token {recorded['fencing_token']} of {recorded['holder_id']}: this holder's "
-                    "lease ran out and another holder took the lock. Nothing was written."
-                )
-        return [f for f in fences if newest.get(f.game_date, {}).get("fencing_token") != f.token]
 
     def _fence_statements(
         self, table: str, fences: Sequence[Fence], unclaimed: Sequence[Fence]
@@ -376,7 +356,7 @@ class BigQuerySession(WarehouseSession):
             if FENCED_OUT_MARK in _message(error):
                 # A newer holder claimed a date between the check and the transaction.
                 if fences:
-                    self._check_fences(table, fences)  # raises with the holder and token
+                    self.unclaimed_fences(table, fences)  # raises with the holder and token
                 raise FencedOutError(
                     f"{table}: a newer fencing token claimed a date of this write while it ran. "
                     "Nothing was written."
@@ -406,7 +386,7 @@ class BigQuerySession(WarehouseSession):
             statements: list[str] = ["BEGIN TRANSACTION"]
             params = dict(base_params)
             if fences:
-                unclaimed = self._check_fences(table, fences)
+                unclaimed = self.unclaimed_fences(table, fences)
                 fence_statements, fence_params = self._fence_statements(table, fences, unclaimed)
                 statements += fence_statements
                 params.update(fence_params)

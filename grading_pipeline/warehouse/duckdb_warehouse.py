@@ -19,7 +19,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
-from grading_pipeline.errors import FencedOutError, MissingTableError
+from grading_pipeline.errors import MissingTableError
 from grading_pipeline.sql_catalog import SqlDialect
 from grading_pipeline.warehouse.base import (
     INPUT_DDL,
@@ -149,26 +149,9 @@ class DuckDBSession(WarehouseSession):
             raise
 
     def _claim_fences(self, table: str, fences: Sequence[Fence]) -> None:
-        if not fences:
-            return
-        dates = [f.game_date for f in fences]
-        newest = {
-            row["game_date"]: row
-            for row in self.query(
-                "fencing/newest_fence.sql", {"table_name": table, "start_date": min(dates), "end_date": max(dates)}
-            )
-        }
-        for fence in fences:
-            recorded = newest.get(fence.game_date)
-            if recorded and recorded["fencing_token"] > fence.token:
-                raise FencedOutError(
-                    f"{table} {fence.game_date}: fencing token {fence.token} of {fence.holder_id} is older "
-                    f"than token {recorded['fencing_token']} of {recorded['holder_id']}: this holder's "
-                    "lease ran out and another holder took the lock. Nothing was written."
-                )
-        unclaimed = [f for f in fences if newest.get(f.game_date, {}).get("fencing_token") != f.token]
+        unclaimed = self.unclaimed_fences(table, fences)
         if not unclaimed:
-            return  # already claimed by this holder when its locks were taken
+            return  # none, or already claimed by this holder when its locks were taken
         # One DELETE and one INSERT for the batch, values bound as parameters.
         self._execute(
             f"DELETE FROM {FENCE_TABLE} WHERE table_name = $table_name AND game_date IN (SELECT UNNEST($dates))",

@@ -150,8 +150,8 @@ def test_the_fence_is_checked_again_inside_the_transaction(bq_warehouse, monkeyp
             return list(fences)
         return original(self, table, fences)
 
-    original = BigQuerySession._check_fences
-    monkeypatch.setattr(BigQuerySession, "_check_fences", stale_view)
+    original = BigQuerySession.unclaimed_fences
+    monkeypatch.setattr(BigQuerySession, "unclaimed_fences", stale_view)
     with pytest.raises(FencedOutError, match="older than token 10 of new-holder"):
         grade(bq_warehouse, fences=[Fence("grading", GAME_DATE, 5, "stale-holder")])
     assert table_rows(bq_rows, bq_warehouse, ACCURACY_TABLE, GAME_DATE, NEXT_DAY) == before
