@@ -32,8 +32,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -46,6 +44,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from grading_pipeline_tests.support.services import free_port, running_in_ci, log_tail, stop_group
 
 __all__ = [
     "BigQueryEmulator",
@@ -107,8 +107,6 @@ def emulator_venv() -> Path:
     return Path(os.environ.get("BQEMU_VENV") or ROOT / ".venv-bqemu")
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def ensure_installed(timeout: float = 900.0) -> Path:
@@ -133,10 +131,6 @@ def ensure_installed(timeout: float = 900.0) -> Path:
     return venv
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ready(url: str) -> bool:
@@ -172,43 +166,18 @@ class BigQueryEmulator:
         )
 
     def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, n)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._stopped:
             return
         self._stopped = True
-        _stop_group(self.process, timeout)
+        stop_group(self.process, timeout)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _group_gone(pgid: int, process: subprocess.Popen, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        process.poll()  # reap the leader, or its zombie keeps the group alive
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
 
 
-def _stop_group(process: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM the emulator's process group, SIGKILL what is left after `timeout`."""
-    pgid = process.pid  # start_new_session: the emulator leads its own group
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        if _group_gone(pgid, process, wait):
-            break
-    process.poll()
 
 
 def start_bigquery_emulator(project: str = DEFAULT_PROJECT, timeout: float = 60.0) -> BigQueryEmulator:
@@ -226,7 +195,7 @@ def start_bigquery_emulator(project: str = DEFAULT_PROJECT, timeout: float = 60.
     last_error = "not started"
     tail = ""
     for _ in range(3):  # a port taken between choosing and binding: try others
-        rest_port, grpc_port = _free_port(), _free_port()
+        rest_port, grpc_port = free_port(), free_port()
         started = time.monotonic()
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
@@ -249,7 +218,7 @@ def start_bigquery_emulator(project: str = DEFAULT_PROJECT, timeout: float = 60.
         else:
             last_error = f"not ready after {timeout:.0f} s"
         tail = emulator.log_tail()
-        _stop_group(process, 5.0)
+        stop_group(process, 5.0)
         if "address already in use" not in tail.lower():
             break
     shutil.rmtree(work, ignore_errors=True)
@@ -286,7 +255,7 @@ def bigquery_emulator() -> Iterator[BigQueryEmulator]:
             try:
                 _shared = start_bigquery_emulator()
             except BigQueryEmulatorUnavailable as error:
-                if _ci():
+                if running_in_ci():
                     pytest.fail(f"BigQuery emulator unavailable, and CI=true: {error}", pytrace=False)
                 pytest.skip(f"BigQuery emulator unavailable: {error}")
         emulator = _shared

@@ -22,8 +22,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from grading_pipeline_tests.support.services import free_port, running_in_ci, stop_group, log_tail
 
 __all__ = [
     "DEFAULT_PROJECT",
@@ -60,10 +59,6 @@ def gcloud_path() -> str | None:
     return shutil.which("gcloud")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -114,44 +109,19 @@ class FirestoreEmulator:
                 os.environ["FIRESTORE_EMULATOR_HOST"] = old
 
     def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, n)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the whole process group (gcloud and the Java emulator it started)."""
         if self._stopped:
             return
         self._stopped = True
-        _stop_group(self.process, timeout)
+        stop_group(self.process, timeout)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _group_gone(pgid: int, process: subprocess.Popen, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        process.poll()  # reap gcloud itself, or its zombie keeps the group alive
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
 
 
-def _stop_group(process: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM the emulator's process group (gcloud + Java), SIGKILL what is left after timeout."""
-    pgid = process.pid  # start_new_session: gcloud leads its own group, the Java child stays in it
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        if _group_gone(pgid, process, wait):
-            break
-    process.poll()
 
 
 def _get_ok(url: str) -> bool:
@@ -181,7 +151,7 @@ def start_firestore_emulator(
     env.pop("FIRESTORE_EMULATOR_HOST", None)
     last_error = "not started"
     for _ in range(3):  # a port taken between choosing and binding: try another
-        port = _free_port()
+        port = free_port()
         host_port = f"127.0.0.1:{port}"
         started = time.monotonic()
         with open(log_path, "wb") as log:
@@ -212,7 +182,7 @@ def start_firestore_emulator(
         else:
             last_error = f"not ready after {timeout:.0f} s"
         tail = emulator.log_tail()
-        _stop_group(process, 5.0)
+        stop_group(process, 5.0)
         if "port" not in last_error:
             break
     if workdir is None:
@@ -258,15 +228,13 @@ class shared_emulator:
                 _shared, _shared_users = None, 0
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def require_gcloud() -> None:
     """Skip the calling test when gcloud is missing -- but fail it when CI=true (CI must have it)."""
     if gcloud_path() is None:
         reason = "Firestore emulator tests need gcloud (google-cloud-cli + firestore emulator)"
-        if _ci():
+        if running_in_ci():
             pytest.fail(f"{reason}, and CI=true: it must be installed in CI", pytrace=False)
         pytest.skip(f"{reason}; gcloud is not on PATH")
 

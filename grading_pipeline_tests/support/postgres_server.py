@@ -33,7 +33,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from grading_pipeline_tests.support.services import free_port, running_in_ci, log_tail
 
 __all__ = [
     "PostgresDatabase",
@@ -64,8 +64,6 @@ class PostgresUnavailable(RuntimeError):
     """No PostgreSQL server binaries on this machine, or no unprivileged user to run them as."""
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def _has_binaries(bindir: str | os.PathLike[str]) -> bool:
@@ -114,10 +112,6 @@ def _run_as_user() -> pwd.struct_passwd | None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _chown_tree(path: Path, account: pwd.struct_passwd) -> None:
@@ -231,10 +225,7 @@ class PostgresServer:
             conn.close()
 
     def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, n)
 
     def stop(self, timeout: float = 30.0) -> None:
         """``pg_ctl stop -m fast``; SIGQUIT/SIGKILL what is left; delete the directory."""
@@ -311,7 +302,7 @@ def start_postgres_server(timeout: float = 60.0) -> PostgresServer:
 
         last_error = "not started"
         for _ in range(3):  # a port taken between choosing and binding: try another
-            port = _free_port()
+            port = free_port()
             command = [os.path.join(bindir, "postgres"), "-D", str(workdir / "data"),
                        "-k", str(workdir / "socket"), "-h", "127.0.0.1", "-p", str(port)]
             for setting in FAST_SETTINGS:
@@ -351,7 +342,7 @@ def start_postgres_server(timeout: float = 60.0) -> PostgresServer:
 
 
 def _unavailable(reason: str) -> None:
-    if _ci():
+    if running_in_ci():
         pytest.fail(f"{reason}\nCI=true: a PostgreSQL server must be available in CI "
                     "(apt-get install -y postgresql)", pytrace=False)
     pytest.skip(reason)
