@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
-import pandas as pd
 import pytest
 
 from grading_pipeline.grading import GradingPolicy, aggregate_dates, grade_dates
 from grading_pipeline_tests.conftest import fetch
-from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, actual, load, prediction
+from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, load, rule_cases
 
 LENIENT = GradingPolicy(min_actuals_coverage=0.0)
 
@@ -28,34 +26,7 @@ def graded(warehouse, **where) -> dict[tuple, dict]:
 
 @pytest.fixture
 def rows(warehouse):
-    predictions = [
-        prediction("alpha", "catboost_v8", predicted_points=27.0, current_points_line=22.5, recommendation="OVER", confidence_score=0.72),
-        prediction("alpha", "similarity", predicted_points=20.0, current_points_line=22.5, recommendation="UNDER", confidence_score=65),
-        prediction("alpha", "ensemble_v1", predicted_points=26.0, current_points_line=25.0, recommendation="OVER", confidence_score=1.0),
-        prediction("alpha", "zone_matchup", predicted_points=23.0, current_points_line=22.5, recommendation="PASS"),
-        prediction("alpha", "moving_average_baseline", predicted_points=21.0, current_points_line=None, recommendation="NO_LINE"),
-        prediction("alpha", "xgboost_v1", current_points_line=20.0),  # placeholder line: excluded
-        prediction("alpha", "catboost_v8", current_points_line=24.5, is_active=False, invalidation_reason="player_traded"),
-        prediction("bravo", injury_status_at_prediction="OUT"),
-        prediction("charlie", injury_status_at_prediction="QUESTIONABLE"),
-        prediction("delta"),
-        prediction("echo", predicted_points=14.0, current_points_line=15.5, recommendation="UNDER",
-                   created_at=pd.Timestamp(f"{GAME_DATE} 15:00", tz="UTC")),
-        prediction("echo", predicted_points=16.0, current_points_line=15.5, recommendation="OVER",
-                   created_at=pd.Timestamp(f"{GAME_DATE} 17:00", tz="UTC")),
-        # Made after the game (next morning), knowing the result: must never be the graded one.
-        prediction("echo", predicted_points=30.0, current_points_line=15.5, recommendation="OVER",
-                   created_at=pd.Timestamp(GAME_DATE + dt.timedelta(days=1), tz="UTC") + pd.Timedelta(hours=5)),
-        prediction("foxtrot"),
-    ]
-    actuals = [
-        actual("alpha", 25, 34.0),
-        actual("bravo", 0, 0.0, is_dnp=True),
-        actual("charlie", 0, 0.0),
-        actual("echo", 31, 30.0),
-        # foxtrot's row belongs to another game: actuals join on (player_lookup, game_id).
-        actual("foxtrot", 40, 36.0, game_id="20251103_LAL_BOS"),
-    ]
+    predictions, actuals = rule_cases()
     load(warehouse, predictions, actuals)
     return graded(warehouse)
 

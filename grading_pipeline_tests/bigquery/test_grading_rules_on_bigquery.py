@@ -3,48 +3,19 @@ values as worked out by hand, and row for row the same as DuckDB."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
-import pandas as pd
 import pytest
 
 from grading_pipeline.grading import ACCURACY_TABLE, PERFORMANCE_TABLE, GradingPolicy, aggregate_dates, grade_dates
 from grading_pipeline_tests.bigquery.conftest import bq_rows, duck_rows, table_rows
-from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, actual, load, prediction
+from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, load, rule_cases
 
 pytestmark = pytest.mark.bigquery
 
 LENIENT = GradingPolicy(min_actuals_coverage=0.0)
 
-# The cases of test_grading_rules.py's `rows` fixture.
-PREDICTIONS = [
-    prediction("alpha", "catboost_v8", predicted_points=27.0, current_points_line=22.5, recommendation="OVER", confidence_score=0.72),
-    prediction("alpha", "similarity", predicted_points=20.0, current_points_line=22.5, recommendation="UNDER", confidence_score=65),
-    prediction("alpha", "ensemble_v1", predicted_points=26.0, current_points_line=25.0, recommendation="OVER", confidence_score=1.0),
-    prediction("alpha", "zone_matchup", predicted_points=23.0, current_points_line=22.5, recommendation="PASS"),
-    prediction("alpha", "moving_average_baseline", predicted_points=21.0, current_points_line=None, recommendation="NO_LINE"),
-    prediction("alpha", "xgboost_v1", current_points_line=20.0),
-    prediction("alpha", "catboost_v8", current_points_line=24.5, is_active=False, invalidation_reason="player_traded"),
-    prediction("bravo", injury_status_at_prediction="OUT"),
-    prediction("charlie", injury_status_at_prediction="QUESTIONABLE"),
-    prediction("delta"),
-    prediction("echo", predicted_points=14.0, current_points_line=15.5, recommendation="UNDER",
-               created_at=pd.Timestamp(f"{GAME_DATE} 15:00", tz="UTC")),
-    prediction("echo", predicted_points=16.0, current_points_line=15.5, recommendation="OVER",
-               created_at=pd.Timestamp(f"{GAME_DATE} 17:00", tz="UTC")),
-    prediction("echo", predicted_points=30.0, current_points_line=15.5, recommendation="OVER",
-               created_at=pd.Timestamp(GAME_DATE + dt.timedelta(days=1), tz="UTC") + pd.Timedelta(hours=5)),
-    prediction("foxtrot"),
-]
-ACTUALS = [
-    actual("alpha", 25, 34.0),
-    actual("bravo", 0, 0.0, is_dnp=True),
-    actual("charlie", 0, 0.0),
-    actual("echo", 31, 30.0),
-    actual("foxtrot", 40, 36.0, game_id="20251103_LAL_BOS"),
-]
-
+PREDICTIONS, ACTUALS = rule_cases()
 
 def grade(warehouse):
     load(warehouse, PREDICTIONS, ACTUALS)
