@@ -115,6 +115,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     result = grade_range(args.start, args.end, "DEBUG" if args.verbose else "WARNING")
     seconds = time.perf_counter() - started
     print(f"Dagster run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} in {seconds:.1f} s")
+    checks = result.get_asset_check_evaluations()
+    failed = [c.check_name for c in checks if not c.passed]
+    print(f"asset checks: {len(checks) - len(failed)} passed, {len(failed)} failed {failed if failed else ''}".rstrip())
     for step, message in step_failures(result):
         print(f"  step {step} failed: {message}", file=sys.stderr)
     print(f"{'3/3 ' if args.command == 'demo' else ''}graded dates in {settings.duckdb_path()}:")

@@ -7,7 +7,8 @@ from grading_pipeline.partitions import game_date_partitions
 
 grade_game_date_job = define_asset_job(
     name="grade_game_date",
-    selection=AssetSelection.groups("grading"),
+    # The sweep looks at the last days whatever the partition: it has its own job and schedule.
+    selection=AssetSelection.groups("grading") - AssetSelection.checks(no_duplicates_in_recent_days),
     partitions_def=game_date_partitions,
     description="Grade a game date into prediction_accuracy, check it, then aggregate system_daily_performance.",
 )

@@ -42,3 +42,4 @@ def test_dagster_definitions_validate_passes(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
