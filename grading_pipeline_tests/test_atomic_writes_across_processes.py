@@ -32,10 +32,10 @@ def seed(warehouse, predicted_points: float) -> None:
     load(warehouse, predictions, actuals, dates=[GAME_DATE, NEXT_DAY])
 
 
-def child(warehouse, tmp_path, *flags: str) -> subprocess.Popen:
+def child(warehouse, tmp_path, *flags: str, dates: str = GAME_DATE.isoformat()) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "grading_pipeline_tests.support.materialize_child", warehouse.database,
-         str(tmp_path / "locks.sqlite"), GAME_DATE.isoformat(), *flags],
+         str(tmp_path / "locks.sqlite"), dates, *flags],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )

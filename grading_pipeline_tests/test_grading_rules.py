@@ -8,7 +8,7 @@ import pytest
 
 from grading_pipeline.grading import GradingPolicy, aggregate_dates, grade_dates
 from grading_pipeline_tests.conftest import fetch
-from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, load, rule_cases
+from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, actual, load, prediction, rule_cases
 
 LENIENT = GradingPolicy(min_actuals_coverage=0.0)
 
@@ -106,3 +106,17 @@ def test_daily_performance_excludes_voids_and_pushes_from_win_rates(rows, wareho
     # ensemble_v1: a single push -> no decided prediction -> no win rate.
     assert perf["ensemble_v1"][3:8] == (0, 0, 0, 1, None)
     assert perf["zone_matchup"][9] == 1 and perf["moving_average_baseline"][9] == 1
+
+
+def test_a_range_joins_each_prediction_to_the_actuals_of_its_own_date(warehouse):
+    """A range is graded in one statement: a game id reused on another date (bad upstream data)
+    must not match that date's box score too (it doubled every row before the join used game_date)."""
+    import datetime as dt
+
+    next_day = GAME_DATE + dt.timedelta(days=1)
+    load(warehouse, [prediction("alpha"), prediction("alpha", game_date=next_day)],
+         [actual("alpha", 25), actual("alpha", 12, game_date=next_day)], dates=[GAME_DATE, next_day])
+    with warehouse.session() as session:
+        grade_dates(session, GAME_DATE, next_day, LENIENT)
+    got = fetch(warehouse, "SELECT game_date, actual_points FROM nba_predictions.prediction_accuracy ORDER BY 1")
+    assert got == [(GAME_DATE, 25), (next_day, 12)]

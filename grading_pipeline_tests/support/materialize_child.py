@@ -17,7 +17,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("database")
     parser.add_argument("lock_path")
-    parser.add_argument("date")
+    parser.add_argument("date", help="YYYY-MM-DD, or FIRST..LAST for a single-run range backfill")
     parser.add_argument("--times", type=int, default=1)
     parser.add_argument("--start-at", type=float, default=0.0, help="wall-clock instant to start at")
     parser.add_argument("--crash-before-commit", action="store_true")
@@ -50,14 +50,19 @@ def main() -> int:
     instance = DagsterInstance.ephemeral()
     if args.start_at:
         time.sleep(max(0.0, args.start_at - time.time()))
+    if ".." in args.date:
+        first, last = args.date.split("..")
+        selection = {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}}
+    else:
+        selection = {"partition_key": args.date}
     for _ in range(args.times):
         result = materialize(
-            [prediction_accuracy, system_daily_performance], partition_key=args.date,
-            resources=resources, instance=instance, raise_on_error=False,
+            [prediction_accuracy, system_daily_performance], resources=resources, instance=instance,
+            raise_on_error=False, **selection,
         )
         metadata = {}
         for m in result.get_asset_materialization_events():
-            if m.asset_key.path[-1] == "prediction_accuracy":
+            if m.asset_key.path[-1] == "prediction_accuracy" and not metadata:
                 metadata = {k: v.value for k, v in m.materialization.metadata.items()}
         print(json.dumps({"pid": os.getpid(), "success": result.success, "metadata": metadata}, default=str), flush=True)
         if not result.success:

@@ -7,7 +7,7 @@ WITH eligible_predictions AS (
     -- the one published before tip-off; a later re-run (possibly made after the game) never
     -- replaces it. The remaining ORDER BY terms make the choice total, hence deterministic.
     ROW_NUMBER() OVER (
-      PARTITION BY player_lookup, game_id, system_id, current_points_line
+      PARTITION BY game_date, player_lookup, game_id, system_id, current_points_line
       ORDER BY
         created_at ASC NULLS LAST,
         predicted_points ASC NULLS LAST,
@@ -46,10 +46,11 @@ predictions AS (
   WHERE source_rank = 1
 ),
 
--- Actuals join on (player_lookup, game_id). Exact duplicate rows collapse here; conflicting
--- duplicates are rejected before grading (sql/grading/source_health.sql).
+-- Actuals join on (player_lookup, game_id), within the prediction's game_date (a range is graded
+-- in one statement; a game id is not trusted to be unique across dates). Exact duplicate rows
+-- collapse here; conflicting ones are rejected before grading (sql/grading/source_health.sql).
 actuals AS (
-  SELECT DISTINCT player_lookup, game_id, team_abbr, opponent_team_abbr, points, minutes_played, is_dnp
+  SELECT DISTINCT game_date, player_lookup, game_id, team_abbr, opponent_team_abbr, points, minutes_played, is_dnp
   FROM nba_analytics.player_game_summary
   WHERE game_date BETWEEN @start_date AND @end_date
 ),
@@ -70,7 +71,7 @@ joined AS (
     ) AS is_voided
   FROM predictions AS p
   LEFT JOIN actuals AS a
-    ON a.player_lookup = p.player_lookup AND a.game_id = p.game_id
+    ON a.game_date = p.game_date AND a.player_lookup = p.player_lookup AND a.game_id = p.game_id
 ),
 
 graded AS (
