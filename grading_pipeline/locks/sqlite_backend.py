@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+import random
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,19 +106,27 @@ class SQLiteLockBackend(LockBackend):
             raise LockBackendUnavailableError(
                 f"SQLite lock store {self.path} cannot be opened: {exc}"
             ) from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_seconds * 1000)}")
-            if not self._initialised:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(_SCHEMA)
-                self._initialised = True
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise LockBackendUnavailableError(
-                f"SQLite lock store {self.path} is not usable: {exc}"
-            ) from exc
-        return conn
+        deadline = time.monotonic() + self.busy_timeout_seconds
+        while True:
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_seconds * 1000)}")
+                if not self._initialised:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute(_SCHEMA)
+                    self._initialised = True
+                conn.execute("PRAGMA synchronous = NORMAL")
+                return conn
+            except sqlite3.OperationalError as exc:
+                # Switching a new file to WAL needs it to itself, and SQLite answers "locked" at
+                # once (no busy handler) while another process is doing the same: retry briefly.
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.01 + random.random() * 0.04)
+                    continue
+                conn.close()
+                raise LockBackendUnavailableError(f"SQLite lock store {self.path} is not usable: {exc}") from exc
+            except sqlite3.Error as exc:
+                conn.close()
+                raise LockBackendUnavailableError(f"SQLite lock store {self.path} is not usable: {exc}") from exc
 
     @contextmanager
     def _write_txn(self) -> Iterator[sqlite3.Connection]:
