@@ -1,4 +1,4 @@
-"""Grading one game date: check the inputs, then replace the date's rows in one atomic write.
+"""Grading game dates: check the inputs, then replace the dates' rows in one atomic write.
 
 Engine-agnostic (works through the warehouse seam) and Dagster-agnostic (the assets call it), so
 the same function serves a single-date run, a range backfill, the CLI and the benchmark.
