@@ -8,6 +8,36 @@ import time
 from pathlib import Path
 
 
+def run_together(target, args_of, processes: int, out: Path, join_timeout: float = 150.0) -> tuple[list, float]:
+    """Start `processes` spawned workers `target(*args_of(i, barrier))`, release them together once
+    all are ready (the barrier), wait for them, and return (their JSON records from
+    out/worker{i}.json, elapsed seconds). Fails if any worker failed."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(processes + 1)
+    procs = [ctx.Process(target=target, args=args_of(i, barrier), name=f"{target.__name__}-{i}")
+             for i in range(processes)]
+    for p in procs:
+        p.start()
+    try:
+        barrier.wait(timeout=120)  # everyone imported and connected: start together
+        started = time.monotonic()
+        for p in procs:
+            p.join(timeout=join_timeout)
+        elapsed = time.monotonic() - started
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+    assert [p.exitcode for p in procs] == [0] * processes, "a worker failed (see its stderr)"
+    records: list = []
+    for i in range(processes):
+        records.extend(json.loads((out / f"worker{i}.json").read_text()))
+    return records, elapsed
+
+
 def read_counter(path: Path) -> int:
     return int(path.read_text())
 

@@ -4,9 +4,7 @@ contract as one ``hold`` per date. Both backends (SQLite file, real Firestore em
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import multiprocessing
 import socket
 import threading
 import time
@@ -26,6 +24,7 @@ from grading_pipeline.locks import (
 )
 from grading_pipeline.resources.partition_lock import PartitionLockResource
 from grading_pipeline_tests.locks import _batch_workers
+from grading_pipeline_tests.locks._workers import run_together
 
 LOGGER = "grading_pipeline.locks"
 
@@ -444,39 +443,18 @@ def test_batches_exclude_each_other_across_processes(kind, tmp_path, request):
         backend_arg = request.getfixturevalue("firestore_emulator_clean").project
     else:
         backend_arg = str(tmp_path / "locks.sqlite")
-    ctx = multiprocessing.get_context("spawn")
     counters = tmp_path / "counters"
     counters.mkdir()
     for d in DATES:
         (counters / d).write_text("0")
     out = tmp_path / "results"
     out.mkdir()
-    barrier = ctx.Barrier(PROCESSES + 1)
-    procs = [
-        ctx.Process(
-            target=_batch_workers.batch_increment_worker,
-            args=(i, str(counters), str(out), DATES, ROUNDS, kind, backend_arg, barrier, 0.002),
-            name=f"batch-worker-{i}",
-        )
-        for i in range(PROCESSES)
-    ]
-    for p in procs:
-        p.start()
-    try:
-        barrier.wait(timeout=120)
-        started = time.monotonic()
-        for p in procs:
-            p.join(timeout=120)
-        elapsed = time.monotonic() - started
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
-    assert [p.exitcode for p in procs] == [0] * PROCESSES, "a worker failed (see its stderr)"
-    records: list[tuple[str, int, int]] = []
-    for i in range(PROCESSES):
-        records.extend(tuple(r) for r in json.loads((out / f"worker{i}.json").read_text()))
+    rows, elapsed = run_together(
+        _batch_workers.batch_increment_worker,
+        lambda i, barrier: (i, str(counters), str(out), DATES, ROUNDS, kind, backend_arg, barrier, 0.002),
+        PROCESSES, out, join_timeout=120,
+    )
+    records: list[tuple[str, int, int]] = [tuple(r) for r in rows]
     per_date = Counter(d for d, _, _ in records)
     assert sum(per_date.values()) > PROCESSES * ROUNDS  # batches of 1-4 dates
     for d in DATES:

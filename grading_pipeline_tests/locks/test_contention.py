@@ -4,9 +4,6 @@ order the increments; without it, updates are lost."""
 
 from __future__ import annotations
 
-import json
-import multiprocessing
-import time
 from pathlib import Path
 
 import pytest
@@ -21,38 +18,15 @@ pytestmark = pytest.mark.processes
 
 
 def run_workers(tmp_path: Path, backend_kind: str | None, backend_arg: str | None) -> tuple[int, list, float]:
-    ctx = multiprocessing.get_context("spawn")
     counter = tmp_path / "counter.txt"
     counter.write_text("0")
     out = tmp_path / "results"
     out.mkdir()
-    barrier = ctx.Barrier(PROCESSES + 1)
-    procs = [
-        ctx.Process(
-            target=_workers.increment_worker,
-            args=(i, str(counter), str(out), ROUNDS, backend_kind, backend_arg, barrier,
-                  RACE_WINDOW_SECONDS),
-            name=f"increment-worker-{i}",
-        )
-        for i in range(PROCESSES)
-    ]
-    for p in procs:
-        p.start()
-    try:
-        barrier.wait(timeout=120)  # everyone imported and connected: start together
-        started = time.monotonic()
-        for p in procs:
-            p.join(timeout=150)
-        elapsed = time.monotonic() - started
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
-    assert [p.exitcode for p in procs] == [0] * PROCESSES, "a worker failed (see its stderr)"
-    records = []
-    for i in range(PROCESSES):
-        records.extend(json.loads((out / f"worker{i}.json").read_text()))
+    records, elapsed = _workers.run_together(
+        _workers.increment_worker,
+        lambda i, barrier: (i, str(counter), str(out), ROUNDS, backend_kind, backend_arg, barrier, RACE_WINDOW_SECONDS),
+        PROCESSES, out,
+    )
     return int(counter.read_text()), records, elapsed
 
 
