@@ -43,3 +43,40 @@ def test_dagster_definitions_validate_passes(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
+
+
+HEAVY_MODULES = ("google.cloud.bigquery", "dagster_gcp", "pandas", "google.cloud.firestore", "slack_sdk")
+
+
+def imported_after_loading_the_code_location(env_overrides: dict[str, str]) -> set[str]:
+    """Which HEAVY_MODULES a fresh interpreter has imported once the code location is loaded."""
+    env = {**os.environ, **env_overrides}
+    probe = (
+        "import sys, grading_pipeline.definitions\n"
+        f"print(' '.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(done.stdout.split())
+
+
+def test_local_mode_loads_no_cloud_client_pandas_or_slack_sdk():
+    # Each of these cost start-up time in every launched run (~1.5 s together) and local mode
+    # never uses them: BigQuery and Firestore are prod-only, slack_sdk is imported to send.
+    assert imported_after_loading_the_code_location({"GRADING_ENV": "local"}) == set()
+
+
+def test_prod_mode_loads_the_bigquery_client_but_not_firestore_until_a_lock_is_taken():
+    loaded = imported_after_loading_the_code_location({"GRADING_ENV": "prod", "GRADING_BQ_PROJECT": "p"})
+    assert {"google.cloud.bigquery", "dagster_gcp"} <= loaded
+    assert "google.cloud.firestore" not in loaded and "slack_sdk" not in loaded
+
+
+def test_every_job_runs_its_steps_in_the_run_process():
+    from dagster import in_process_executor
+
+    from grading_pipeline.definitions import defs
+
+    jobs = [defs.resolve_implicit_global_asset_job_def(), *(defs.resolve_job_def(n) for n in ("grade_game_date", "duplicate_sweep", "cleanup_duplicates"))]
+    assert all(job.executor_def is in_process_executor for job in jobs), [job.executor_def.name for job in jobs]

@@ -17,26 +17,16 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from dataclasses import dataclass
-from http.client import RemoteDisconnected
-from typing import Any
-from urllib.error import URLError
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.http_retry.jitter import Jitter
 
 from grading_pipeline.alerts.messages import Alert
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
 
 NOT_CONFIGURED_MARKER = "[SLACK NOT CONFIGURED]"
 DEFAULT_CHANNEL = "#grading-alerts"
@@ -65,41 +55,6 @@ class Delivery:
     ts: str | None = None  # Slack message timestamp (its id)
 
 
-class _SmallJitter(Jitter):
-    """Up to +10 % (slack_sdk's default RandomJitter adds up to a whole second)."""
-
-    def recalculate(self, duration: float) -> float:
-        return duration * (1 + random.uniform(0, 0.1))
-
-
-class _AnyServerErrorRetryHandler(ServerErrorRetryHandler):
-    """slack_sdk's handler retries 500 and 503 only; retry every 5xx (502/504 from proxies too)."""
-
-    def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # type: ignore[override]
-        return response is not None and 500 <= response.status_code < 600
-
-
-class _BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
-    """Honours Retry-After (slack_sdk sleeps it), unless it is longer than ``max_retry_after``:
-    then the send fails now and the alert is retried on a later sensor tick."""
-
-    def __init__(self, max_retry_count: int, max_retry_after: float) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self.max_retry_after = max_retry_after
-
-    def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # type: ignore[override]
-        if response is None or response.status_code != 429:
-            return False
-        for name, values in response.headers.items():
-            if name.lower() == "retry-after":
-                value = values[0] if isinstance(values, list) else values
-                try:
-                    return float(value) <= self.max_retry_after
-                except (TypeError, ValueError):
-                    return True
-        return True
-
-
 class SlackAlerts(ConfigurableResource):
     """Posts grading alerts to a Slack channel (or logs them when no token is configured)."""
 
@@ -122,21 +77,17 @@ class SlackAlerts(ConfigurableResource):
             token = token.get_value()
         return (token or "").strip() or None
 
-    def retry_handlers(self) -> list[RetryHandler]:
-        retries = self.max_attempts - 1  # slack_sdk counts attempts across all handlers together
-        interval = BackoffRetryIntervalCalculator(backoff_factor=self.backoff, jitter=_SmallJitter())
-        return [
-            _BoundedRateLimitRetryHandler(max_retry_count=retries, max_retry_after=self.max_retry_after),
-            _AnyServerErrorRetryHandler(max_retry_count=retries, interval_calculator=interval),
-            ConnectionErrorRetryHandler(
-                max_retry_count=retries,
-                interval_calculator=interval,
-                error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
-            ),
-        ]
+    def client(self) -> "WebClient":
+        # slack_sdk is imported when an alert is sent, not when the code location loads.
+        from slack_sdk import WebClient
 
-    def client(self) -> WebClient:
-        kwargs: dict[str, Any] = {"token": self._token(), "timeout": self.timeout, "retry_handlers": self.retry_handlers()}
+        from grading_pipeline.alerts.slack_retries import retry_handlers
+
+        kwargs: dict[str, Any] = {
+            "token": self._token(),
+            "timeout": self.timeout,
+            "retry_handlers": retry_handlers(self.max_attempts, self.backoff, self.max_retry_after),
+        }
         if self.base_url:
             kwargs["base_url"] = self.base_url if self.base_url.endswith("/") else self.base_url + "/"
         return WebClient(**kwargs)
@@ -157,17 +108,8 @@ class SlackAlerts(ConfigurableResource):
                 unfurl_links=False,
                 unfurl_media=False,
             )
-        except SlackApiError as exc:
-            status = getattr(exc.response, "status_code", None)
-            error = exc.response.get("error") if exc.response is not None else None
-            reason = f"Slack answered HTTP {status} ({error or 'no error code'})"
-            if status == 429:
-                reason += " - still rate limited"
-            elif status and status >= 500:
-                reason += f" after {self.max_attempts} attempt(s)"
-            raise self._failed(alert, reason, log) from exc
-        except Exception as exc:  # connection refused, DNS, timeout: after the retries
-            raise self._failed(alert, f"could not reach Slack after {self.max_attempts} attempt(s): {type(exc).__name__}: {exc}", log) from exc
+        except Exception as exc:
+            raise self._failed(alert, _failure_reason(exc, self.max_attempts), log) from exc
         return Delivery(delivered=True, configured=True, channel=str(response.get("channel") or self.channel),
                         ts=response.get("ts"))
 
@@ -176,6 +118,23 @@ class SlackAlerts(ConfigurableResource):
         message = f"Slack alert '{alert.title}' NOT delivered to {self.channel} via {where}: {reason}"
         log.error(f"{message}. The alert was:\n{alert.plain_text()}")
         return SlackDeliveryError(message)
+
+
+def _failure_reason(exc: Exception, max_attempts: int) -> str:
+    """What went wrong, after the client's own retries."""
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", None)
+        error = exc.response.get("error") if exc.response is not None else None
+        reason = f"Slack answered HTTP {status} ({error or 'no error code'})"
+        if status == 429:
+            reason += " - still rate limited"
+        elif status and status >= 500:
+            reason += f" after {max_attempts} attempt(s)"
+        return reason
+    # connection refused, DNS, timeout
+    return f"could not reach Slack after {max_attempts} attempt(s): {type(exc).__name__}: {exc}"
 
 
 def slack_alerts_from_env(environ: dict[str, str] | None = None) -> SlackAlerts:
