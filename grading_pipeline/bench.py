@@ -1,93 +1,248 @@
-"""`grading-pipeline bench`: what the pipeline costs next to DuckDB running the same SQL alone.
+"""`grading-pipeline bench` (`make bench`): what grading costs on the path users run, as ratios
+measured in one run (the machines are shared and noisy; ratios travel, seconds do not).
 
-Each figure grades fresh sample data in a throw-away DuckDB file (and SQLite lock) under a temp
-folder, so the benchmark never touches the user's warehouse.
+* floor: a bare `python -c "import dagster"` process, and Dagster's own floor: a trivial asset
+  launched with `dagster asset materialize` on the same kind of instance;
+* launched: `dagster asset materialize` of both graded tables and every partition check, in a
+  separate process, on a persistent instance (a DAGSTER_HOME with the project's dagster.yaml, as
+  `make dev` uses) -- what a UI backfill, a schedule tick or the CLI executes: for one date, and
+  for a whole season as one run (a single-run range backfill);
+* bare SQL: DuckDB alone running the same run's grading and aggregation statements (replace the
+  dates of both tables) in one transaction on an open connection: no Dagster, no lock, no checks;
+* the audits: their share of the write's own transaction (from the run's publication);
+* in-process: `materialize()` on an ephemeral instance (no process start, an in-memory event log).
+
+Every figure grades fresh sample data in a throw-away DuckDB file, SQLite lock and instance under
+a temp folder: the benchmark never touches the user's warehouse or instance.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import DagsterInstance, materialize
-
 from grading_pipeline.sql_catalog import SqlDialect
+from grading_pipeline.tables import GRADED_TABLES
 
 DUCKDB = SqlDialect("duckdb")
 START = dt.date(2025, 10, 21)
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+ROOT = Path(__file__).resolve().parent.parent
+TRIVIAL_ASSET = "from dagster import Definitions, asset, in_process_executor\n" \
+                "@asset\ndef trivial() -> None: ...\n" \
+                "defs = Definitions(assets=[trivial], executor=in_process_executor)\n"
 
 
-def _setup(folder: Path, days: int, per_day: int):
-    from grading_pipeline.resources.partition_lock import PartitionLockResource
+@dataclass
+class Bench:
+    folder: Path
+    days: int
+    per_day: int
+    database: Path
+    lock_path: Path
+    home: Path
+    predictions: int
+
+    @property
+    def dates(self) -> list[dt.date]:
+        return [START + dt.timedelta(days=i) for i in range(self.days)]
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRADING_")}
+        env.update({
+            "GRADING_ENV": "local", "GRADING_DUCKDB_PATH": str(self.database), "GRADING_LOCK_PATH": str(self.lock_path),
+            "GRADING_SEASON_START": START.isoformat(), "DAGSTER_HOME": str(self.home),
+        })
+        return env
+
+
+def prepare(folder: Path, days: int, per_day: int) -> Bench:
     from grading_pipeline.sample_data import generate_season
     from grading_pipeline.warehouse import DuckDBWarehouse
 
+    name = f"{days}x{per_day}"
     season = generate_season(START, days, predictions_per_day=per_day, seed=11, off_day_every=0)
-    warehouse = DuckDBWarehouse(database=str(folder / f"bench_{days}x{per_day}.duckdb"))
+    database = folder / f"bench_{name}.duckdb"
+    warehouse = DuckDBWarehouse(database=str(database))
     warehouse.ensure_tables(include_inputs=True)
     warehouse.load_rows("nba_predictions.player_prop_predictions", season.predictions)
     warehouse.load_rows("nba_analytics.player_game_summary", season.actuals)
-    lock = PartitionLockResource(backend="sqlite", sqlite_path=str(folder / f"locks_{days}x{per_day}.sqlite"))
-    return warehouse, lock, len(season.predictions)
+    home = folder / f"dagster_home_{name}"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return Bench(folder, days, per_day, database, folder / f"locks_{name}.sqlite", home, len(season.predictions))
 
 
-def bare_sql_seconds(warehouse, dates: list[dt.date]) -> float:
-    """DuckDB alone: the grading SELECT over all the dates in one statement, into a temp table, on
-    an open connection: no Dagster, no lock, no input checks, no transaction, no aggregate."""
-    grade = DUCKDB.render("grading/grade_predictions.sql")
-    with warehouse._connection() as con:
+def bare_sql_seconds(bench: Bench) -> float:
+    """The run's grading and aggregation statements, run by DuckDB alone in one transaction."""
+    import duckdb
+
+    params = {"start_date": bench.dates[0], "end_date": bench.dates[-1]}
+    with duckdb.connect(str(bench.database)) as con:
         started = time.perf_counter()
-        con.execute(f"CREATE OR REPLACE TEMP TABLE bench_graded AS {grade}",
-                    {"start_date": dates[0], "end_date": dates[-1]})
+        con.begin()
+        for table in GRADED_TABLES:
+            select = DUCKDB.render(table.select_sql)
+            con.execute(f"DELETE FROM {table.name} WHERE game_date BETWEEN $start_date AND $end_date", params)
+            con.execute(f"INSERT INTO {table.name} BY NAME {select}", {k: v for k, v in params.items() if f"${k}" in select})
+        con.commit()
         return time.perf_counter() - started
 
 
-def pipeline_seconds(warehouse, lock, dates: list[dt.date]) -> tuple[float, float]:
-    """Both assets through Dagster for the dates, as one run; (run wall time, assets' own time)."""
-    from grading_pipeline.assets import prediction_accuracy, system_daily_performance
+def timed(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return seconds
 
-    if len(dates) == 1:
-        selection = {"partition_key": dates[0].isoformat()}
-    else:
-        selection = {"tags": {RANGE_START_TAG: dates[0].isoformat(), RANGE_END_TAG: dates[-1].isoformat()}}
+
+def dagster_cli() -> str:
+    return str(Path(sys.executable).parent / "dagster")
+
+
+def launched_seconds(bench: Bench) -> float:
+    """`dagster asset materialize` of both graded tables (and their checks) for every date of the
+    bench, one run, in a process of its own."""
+    dates = bench.dates
+    partition = (["--partition", dates[0].isoformat()] if len(dates) == 1
+                 else ["--partition-range", f"{dates[0]}...{dates[-1]}"])
+    command = [dagster_cli(), "asset", "materialize", "-m", "grading_pipeline.definitions",
+               "--select", "group:grading", *partition]
+    return timed(command, env=bench.env(), cwd=bench.folder)
+
+
+def trivial_launched_seconds(bench: Bench) -> float:
+    script = bench.folder / "trivial_asset.py"
+    script.write_text(TRIVIAL_ASSET)
+    return timed([dagster_cli(), "asset", "materialize", "-f", str(script), "--select", "trivial"],
+                 env=bench.env(), cwd=bench.folder)
+
+
+def import_dagster_seconds() -> float:
+    return timed([sys.executable, "-c", "import dagster"])
+
+
+def last_publication(bench: Bench) -> tuple[float, float]:
+    """(transaction seconds, audit seconds inside it) of the last launched run, from its log line."""
+    import re
+
+    from dagster import DagsterInstance
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(bench.home)
+    try:
+        with DagsterInstance.get() as instance:
+            run = instance.get_runs(limit=1)[0]
+            for record in instance.all_logs(run.run_id):
+                match = re.search(r"transaction ([\d.]+) s, audits inside it ([\d.]+) s", record.user_message or "")
+                if match:
+                    return float(match.group(1)), float(match.group(2))
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME")
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+    raise RuntimeError("the launched run logged no publication")
+
+
+def in_process_seconds(bench: Bench) -> float:
+    from dagster import DagsterInstance, materialize
+
+    from grading_pipeline.assets import grade_game_dates
+    from grading_pipeline.resources.partition_lock import PartitionLockResource
+    from grading_pipeline.warehouse import DuckDBWarehouse
+
+    dates = bench.dates
+    selection = ({"partition_key": dates[0].isoformat()} if len(dates) == 1 else
+                 {"tags": {"dagster/asset_partition_range_start": dates[0].isoformat(),
+                           "dagster/asset_partition_range_end": dates[-1].isoformat()}})
     started = time.perf_counter()
     result = materialize(
-        [prediction_accuracy, system_daily_performance],
-        resources={"warehouse": warehouse, "partition_lock": lock},
+        [grade_game_dates],
+        resources={"warehouse": DuckDBWarehouse(database=str(bench.database)),
+                   "partition_lock": PartitionLockResource(backend="sqlite", sqlite_path=str(bench.lock_path))},
         instance=DagsterInstance.ephemeral(),
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         **selection,
     )
-    wall = time.perf_counter() - started
-    asset_seconds = sum(
-        float(m.materialization.metadata["seconds"].value)
-        for m in result.get_asset_materialization_events()
-        if m.partition == dates[0].isoformat()
-    )
-    return wall, asset_seconds
+    assert result.success
+    return time.perf_counter() - started
 
 
-def run_benchmark(sizes=(1_000, 10_000, 100_000), season_days=180, season_per_day=1_000, repeats=3) -> list[dict]:
-    rows = []
+def median(values) -> float:
+    return statistics.median(list(values))
+
+
+def run_benchmark(season_days: int = 180, season_per_day: int = 1000, repeats: int = 3) -> dict:
+    """Every figure of the report, measured in one go."""
+    figures: dict = {}
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         folder = Path(tmp)
-        for per_day in sizes:
-            warehouse, lock, n = _setup(folder, 1, per_day)
-            dates = [START]
-            bare = statistics.median(bare_sql_seconds(warehouse, dates) for _ in range(repeats))
-            runs = [pipeline_seconds(warehouse, lock, dates) for _ in range(repeats)]
-            rows.append(_row(f"1 date, {n:,} predictions", bare, runs))
-        warehouse, lock, n = _setup(folder, season_days, season_per_day)
-        dates = [START + dt.timedelta(days=i) for i in range(season_days)]
-        bare = statistics.median(bare_sql_seconds(warehouse, dates) for _ in range(repeats))
-        runs = [pipeline_seconds(warehouse, lock, dates) for _ in range(repeats)]
-        rows.append(_row(f"{season_days}-day season backfill, one run, {n:,} predictions", bare, runs))
-    return rows
+        one = prepare(folder, 1, season_per_day)
+        season = prepare(folder, season_days, season_per_day)
+        launched_seconds(one)  # warm: the first run creates the instance's storage
+        rounds = []
+        for _ in range(repeats):  # interleaved, so that a noisy moment hits every figure alike
+            rounds.append({
+                "import_dagster": import_dagster_seconds(),
+                "trivial_launched": trivial_launched_seconds(one),
+                "one_bare_sql": bare_sql_seconds(one),
+                "one_launched": launched_seconds(one),
+                "one_publication": last_publication(one),
+                "one_in_process": in_process_seconds(one),
+            })
+        figures.update({k: median(r[k] for r in rounds) for k in rounds[0] if k != "one_publication"})
+        figures["one_transaction"] = median(r["one_publication"][0] for r in rounds)
+        figures["one_audits"] = median(r["one_publication"][1] for r in rounds)
+        season_rounds = [{
+            "season_bare_sql": bare_sql_seconds(season),
+            "season_launched": launched_seconds(season),
+            "season_publication": last_publication(season),
+            "season_in_process": in_process_seconds(season),
+        } for _ in range(max(1, repeats - 1))]
+        figures.update({k: median(r[k] for r in season_rounds) for k in season_rounds[0] if k != "season_publication"})
+        figures["season_transaction"] = median(r["season_publication"][0] for r in season_rounds)
+        figures["season_audits"] = median(r["season_publication"][1] for r in season_rounds)
+        figures.update(one_predictions=one.predictions, season_predictions=season.predictions, season_days=season_days)
+    return figures
+
+
+def print_benchmark(f: dict) -> None:
+    floor = f["import_dagster"]
+    print(f"{'what':<70}{'seconds':>9}{'ratio':>9}")
+    label = 'python -c "import dagster" (the floor of any Dagster run)'
+    print(f"{label:<70}{floor:>8.2f}s{1:>8.1f}x")
+    print(f"{'a trivial asset, dagster asset materialize (Dagster floor, launched)':<70}"
+          f"{f['trivial_launched']:>8.2f}s{f['trivial_launched'] / floor:>8.1f}x")
+    label = f"ONE DATE launched: both tables + 6 checks, {f['one_predictions']:,} predictions"
+    print(f"{label:<70}"
+          f"{f['one_launched']:>8.2f}s{f['one_launched'] / floor:>8.1f}x   (target <= 2x import dagster)")
+    print(f"{'  the same, in-process materialize() on an ephemeral instance':<70}{f['one_in_process']:>8.2f}s")
+    print(f"{'  bare SQL of that date':<70}{f['one_bare_sql']:>8.3f}s")
+    share = f["one_audits"] / f["one_transaction"] if f["one_transaction"] else 0.0
+    print(f"{'  audits inside the write transaction (of the transaction)':<70}{f['one_audits']:>8.3f}s"
+          f"{share:>8.1%}    (target <= 10%)")
+    bare = f["season_bare_sql"]
+    print()
+    print(f"{f['season_days']}-DAY SEASON, {f['season_predictions']:,} predictions, one run:")
+    print(f"{'  bare SQL (grade + aggregate every date, one transaction)':<70}{bare:>8.3f}s{1:>8.1f}x")
+    print(f"{'  launched: dagster asset materialize --partition-range':<70}{f['season_launched']:>8.2f}s"
+          f"{f['season_launched'] / bare:>8.1f}x   (target <= 12x bare SQL; dbt-duckdb microbatch ~49x)")
+    print(f"{'  in-process materialize() on an ephemeral instance':<70}{f['season_in_process']:>8.2f}s"
+          f"{f['season_in_process'] / bare:>8.1f}x")
+    print(f"{'  the write transaction (grade, aggregate, audits, figures)':<70}{f['season_transaction']:>8.3f}s"
+          f"{f['season_transaction'] / bare:>8.1f}x")
+    print(f"{'  audits inside it':<70}{f['season_audits']:>8.3f}s"
+          f"{f['season_audits'] / f['season_transaction']:>8.1%}")
 
 
 def cleanup_figures(target_rows: int = 497_304, unique_keys: int = 306_489) -> dict:
@@ -95,17 +250,21 @@ def cleanup_figures(target_rows: int = 497_304, unique_keys: int = 306_489) -> d
     ratio). Times the duplicate check over the whole table and the whole cleanup job."""
     from dagster import DagsterInstance
 
-    from grading_pipeline.checks import find_duplicates
+    from grading_pipeline.checks import sweep
     from grading_pipeline.cleanup import cleanup_duplicates
-    from grading_pipeline.grading import GradingPolicy, grade_dates
+    from grading_pipeline.grading import GradingPolicy, publish_dates
+    from grading_pipeline.resources.partition_lock import PartitionLockResource
+    from grading_pipeline.warehouse import DuckDBWarehouse
 
     days = 300
     with tempfile.TemporaryDirectory(prefix="grading-bench-cleanup-") as tmp:
         # The sample repeats ~13% of its source rows (re-runs, placeholders): ask for that many more.
-        warehouse, lock, _ = _setup(Path(tmp), days, round(unique_keys / days * 1.15))
+        bench = prepare(Path(tmp), days, round(unique_keys / days * 1.15))
+        warehouse = DuckDBWarehouse(database=str(bench.database))
+        lock = PartitionLockResource(backend="sqlite", sqlite_path=str(bench.lock_path))
         last = START + dt.timedelta(days=days - 1)
         with warehouse.session() as session:
-            grade_dates(session, START, last, GradingPolicy(min_actuals_coverage=0.0))
+            publish_dates(session, START, last, policy=GradingPolicy(min_actuals_coverage=0.0))
         with warehouse._connection() as con:
             (graded,) = con.execute("SELECT COUNT(*) FROM nba_predictions.prediction_accuracy").fetchone()
             con.execute(
@@ -116,7 +275,7 @@ def cleanup_figures(target_rows: int = 497_304, unique_keys: int = 306_489) -> d
             (rows,) = con.execute("SELECT COUNT(*) FROM nba_predictions.prediction_accuracy").fetchone()
         started = time.perf_counter()
         with warehouse.session() as session:
-            duplicate_keys, extra_rows, _ = find_duplicates(session, START, last)
+            found = sweep(session, START, last)
         check_seconds = time.perf_counter() - started
         started = time.perf_counter()
         result = cleanup_duplicates.execute_in_process(
@@ -126,14 +285,14 @@ def cleanup_figures(target_rows: int = 497_304, unique_keys: int = 306_489) -> d
         )
         cleanup_seconds = time.perf_counter() - started
         outcome = result.output_for_node("deduplicate_prediction_accuracy")
-    return {"rows": rows, "unique_keys": graded, "duplicate_keys": duplicate_keys, "extra_rows": extra_rows,
+    return {"rows": rows, "unique_keys": graded, "duplicate_keys": found.duplicate_keys, "extra_rows": found.extra_rows,
             "check_s": check_seconds, "cleanup_s": cleanup_seconds, "rows_after": outcome["rows_after"]}
 
 
 def print_cleanup(f: dict) -> None:
     print(f"\nduplicate check over {f['rows']:,} rows ({f['unique_keys']:,} unique keys, {f['duplicate_keys']:,} "
           f"duplicated, {f['extra_rows']:,} extra): {f['check_s']:.3f} s")
-    print(f"cleanup job (report, backup, deduplicate, validate, swap under locks, re-aggregate): "
+    print(f"cleanup job (report, backup, deduplicate, validate, swap + re-aggregate + audits in one transaction): "
           f"{f['cleanup_s']:.2f} s -> {f['rows_after']:,} rows")
 
 
@@ -159,8 +318,6 @@ def lock_latencies(n: int = 200) -> list[dict]:
         print(f"(Firestore emulator not measured: {error})")
         return figures
     try:
-        import os
-
         os.environ.update(emulator.env())
         backend = FirestoreLockBackend(project=emulator.project)
         figures.append({**bench_lock(backend, n), "backend": "firestore (emulator)"})
@@ -173,25 +330,8 @@ def lock_latencies(n: int = 200) -> list[dict]:
 def print_locks(figures: list[dict], date_seconds: float) -> None:
     print(f"\n{'lock backend':<24}{'acquire p50/p95':>18}{'release p50/p95':>18}{'hold cycle p50':>16}{'share of a date':>17}")
     for f in figures:
-        share = f["hold_cycle"]["p50_ms"] * 2 / 1000 / date_seconds  # two assets, one lock each
+        share = f["hold_cycle"]["p50_ms"] * 2 / 1000 / date_seconds  # two tables, one lock each
         print(f"{f['backend']:<24}{f['acquire']['p50_ms']:>8.2f} / {f['acquire']['p95_ms']:<6.2f}ms"
               f"{f['release']['p50_ms']:>8.2f} / {f['release']['p95_ms']:<6.2f}ms"
               f"{f['hold_cycle']['p50_ms']:>13.2f} ms{share:>16.1%}")
-    print("share of a date: two lock hold cycles (one per asset) over one 1k-prediction date's run.")
-
-
-def _row(label: str, bare: float, runs: list[tuple[float, float]]) -> dict:
-    wall = statistics.median(r[0] for r in runs)
-    assets = statistics.median(r[1] for r in runs)
-    return {"case": label, "bare_sql_s": bare, "assets_s": assets, "run_wall_s": wall,
-            "assets_ratio": assets / bare, "run_ratio": wall / bare}
-
-
-def print_benchmark(rows: list[dict]) -> None:
-    print(f"{'case':<52}{'bare SQL':>10}{'assets':>10}{'run':>10}{'assets/bare':>13}{'run/bare':>10}")
-    for r in rows:
-        print(f"{r['case']:<52}{r['bare_sql_s']:>9.3f}s{r['assets_s']:>9.3f}s{r['run_wall_s']:>9.3f}s"
-              f"{r['assets_ratio']:>12.1f}x{r['run_ratio']:>9.1f}x")
-    print("bare SQL: DuckDB running the grading SELECT over the dates in one statement into a temp table.")
-    print("assets: both assets' own time (inputs checked, per-date lock + fence, atomic replace, figures).")
-    print("run: the whole in-process Dagster run (start-up, event log, both steps).")
+    print("share of a date: two lock hold cycles (one per table) over one launched date's run.")

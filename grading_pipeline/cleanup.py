@@ -1,12 +1,12 @@
 """The duplicate cleanup (the seed's "Data Cleanup Plan", made safe and repeatable), as a Dagster job.
 
 Steps: report (rows, NULL-safe unique keys, duplicate keys and extra rows per date) -> stop here on
-a dry run -> back the table up -> build a deduplicated copy of the affected date range (earliest
-graded_at kept) -> validate it (rows == original unique keys, no duplicate, no key lost) -> swap
-it in, one transaction under the `grading` locks of those dates, fenced -> re-aggregate
-`system_daily_performance` for the dates that had duplicates, under their locks.
+a dry run -> back the table up -> under the locks of the affected date range (both tables), build a
+deduplicated copy of it (the row the grading itself would keep: sql/macros/) -> validate it (rows ==
+original unique keys, no duplicate, no key lost) -> publish it: one write-audit-publish transaction
+that swaps the copy in, re-aggregates `system_daily_performance` and runs every audit before COMMIT.
 
-Any failed validation stops the job before the swap: the original table is untouched.
+Any failed validation or audit stops the job before the swap commits: the original is untouched.
 Restore: `grading-pipeline cleanup --restore BACKUP_TABLE` (see restore_from_backup).
 """
 
@@ -14,18 +14,19 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetKey, AssetMaterialization, Config, OpExecutionContext, job, op
+from dagster import AssetMaterialization, Config, OpExecutionContext, job, op
 from pydantic import Field
 
-from grading_pipeline.assets.partition_runs import locked_dates, write_batches, write_metadata
-from grading_pipeline.errors import GradingError
-from grading_pipeline.grading import ACCURACY_TABLE, PERFORMANCE_TABLE, aggregate_dates
+from grading_pipeline.assets.partition_locks import hold_dates
+from grading_pipeline.audits import GRADED_ROWS_MATCH_SOURCE, audits_of
+from grading_pipeline.errors import AuditFailedError, GradingError
+from grading_pipeline.grading import dates_between, publish_dates
 from grading_pipeline.resources.partition_lock import PartitionLockResource
+from grading_pipeline.tables import GRADED_TABLES, PREDICTION_ACCURACY
 from grading_pipeline.warehouse.base import Warehouse
 
-DEDUPLICATED_TABLE = "nba_predictions.prediction_accuracy_deduplicated"
-PERFORMANCE_ASSET = AssetKey(["nba_predictions", "system_daily_performance"])
-ACCURACY_ASSET = AssetKey(["nba_predictions", "prediction_accuracy"])
+ACCURACY_TABLE = PREDICTION_ACCURACY.name
+DEDUPLICATED_TABLE = f"{ACCURACY_TABLE}_deduplicated"
 
 
 class CleanupValidationError(GradingError):
@@ -101,10 +102,12 @@ def deduplicate_prediction_accuracy(
     context.log.info(f"Backed up {backed_up:,} rows to {backup}")
     result["backup_table"] = backup
 
-    dates = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    with locked_dates(context, partition_lock, "grading", dates) as (leases, fences, _):
+    dates = dates_between(first, last)
+    step = context.op_def.name
+    with hold_dates(partition_lock, GRADED_TABLES, dates, context.run.run_id, step, context.log) as held:
         with warehouse.session() as session:
-            session.claim_fences(ACCURACY_TABLE, fences)
+            for table in GRADED_TABLES:
+                session.claim_fences(table.name, held.fences[table.name])
             copied = session.create_table_as(DEDUPLICATED_TABLE, "cleanup/deduplicated.sql", span)
             (checked,) = session.query("cleanup/validate.sql", span)
             context.log.info(f"Deduplicated copy of {first} .. {last}: {copied:,} rows; validation {checked}")
@@ -118,32 +121,29 @@ def deduplicate_prediction_accuracy(
             if problems:
                 session.drop_table(DEDUPLICATED_TABLE)
                 raise CleanupValidationError("Validation failed, original untouched: " + "; ".join(problems))
-            for lease in leases:
-                lease.assert_held()
-            swap = session.replace_partitions(
-                ACCURACY_TABLE, first, last, "cleanup/from_deduplicated.sql", fences=fences
+            held.assert_held()
+            published = publish_dates(
+                session, first, last, GRADED_TABLES, fences=held.fences,
+                select_overrides={PREDICTION_ACCURACY.name: "cleanup/from_deduplicated.sql"},
+                # Rows graded by an older system need not match today's source; the copy is audited
+                # for what the cleanup changes: keys, values, and the aggregate.
+                audits=[a for a in audits_of(GRADED_TABLES) if a is not GRADED_ROWS_MATCH_SOURCE],
             )
             session.drop_table(DEDUPLICATED_TABLE)
-    context.log.info(f"Swapped in: {sum(swap.rows_replaced.values()):,} rows replaced by {swap.rows_written:,}")
-    result["rows_removed"] = sum(swap.rows_replaced.values()) - swap.rows_written
-
-    def aggregate(session, start, end, fences):
-        write = aggregate_dates(session, start, end, fences)
-        return {start + dt.timedelta(days=i): write_metadata(write, start + dt.timedelta(days=i))
-                for i in range((end - start).days + 1)}
-
-    # The swap replaced every date of the span: re-aggregate the span (clean dates come out the same).
-    per_date = write_batches(context, partition_lock, warehouse, PERFORMANCE_TABLE, "daily_performance",
-                             dates, 31, aggregate)
-    for game_date in found.affected_dates:
-        context.log_event(AssetMaterialization(
-            asset_key=PERFORMANCE_ASSET, partition=game_date.isoformat(),
-            description="re-aggregated after the duplicate cleanup", metadata=per_date[game_date],
-        ))
-        context.log_event(AssetMaterialization(
-            asset_key=ACCURACY_ASSET, partition=game_date.isoformat(),
-            description="deduplicated by the cleanup", metadata={"backup_table": backup},
-        ))
+    if not published.committed:
+        raise AuditFailedError(published.failure_message())
+    swapped = published.publication
+    replaced = sum(swapped.rows_replaced[PREDICTION_ACCURACY.name].values())
+    context.log.info(f"Swapped in: {replaced:,} rows replaced by {swapped.rows_written[PREDICTION_ACCURACY.name]:,}")
+    result["rows_removed"] = replaced - swapped.rows_written[PREDICTION_ACCURACY.name]
+    for table in GRADED_TABLES:
+        figures = published.metadata(table)
+        for game_date in found.affected_dates:
+            context.log_event(AssetMaterialization(
+                asset_key=table.asset_key, partition=game_date.isoformat(),
+                description=f"deduplicated by the cleanup (backup: {backup})",
+                metadata={**figures[game_date], **held.lock_metadata[table.name][game_date], "backup_table": backup},
+            ))
     after = report(warehouse)
     if after.duplicate_keys:
         raise CleanupValidationError(f"{after.duplicate_keys} duplicate keys remain after the swap")
@@ -152,7 +152,7 @@ def deduplicate_prediction_accuracy(
     return result
 
 
-@job(description="Report, back up, deduplicate (earliest graded_at kept), validate, swap, re-aggregate.")
+@job(description="Report, back up, deduplicate (the row the grading keeps), validate, then swap and re-aggregate in one audited transaction.")
 def cleanup_duplicates():
     deduplicate_prediction_accuracy()
 

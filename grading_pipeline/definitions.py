@@ -4,8 +4,8 @@ GRADING_ENV."""
 from dagster import Definitions, in_process_executor
 
 from grading_pipeline.alerts import slack_alerts_from_env
-from grading_pipeline.assets import prediction_accuracy, system_daily_performance
-from grading_pipeline.checks import all_checks
+from grading_pipeline.assets import grade_game_dates
+from grading_pipeline.checks import no_duplicates_in_recent_days
 from grading_pipeline.cleanup import cleanup_duplicates
 from grading_pipeline.jobs import duplicate_sweep_job, grade_game_date_job
 from grading_pipeline.resources.by_environment import build_resources
@@ -16,8 +16,8 @@ from grading_pipeline.sensors import all_sensors
 def build_definitions() -> Definitions:
     """Everything, with resources read from the environment now (the CLI builds its own)."""
     return Definitions(
-        assets=[prediction_accuracy, system_daily_performance],
-        asset_checks=all_checks,
+        assets=[grade_game_dates],
+        asset_checks=[no_duplicates_in_recent_days],
         jobs=[grade_game_date_job, duplicate_sweep_job, cleanup_duplicates],
         schedules=[daily_grading_schedule, daily_duplicate_sweep_schedule],
         sensors=all_sensors,

@@ -28,3 +28,8 @@ class InvalidPartitionKeyError(GradingError):
 
 class FencedOutError(GradingError):
     """A newer lock holder has claimed the partition: this writer's lease ran out."""
+
+
+class AuditFailedError(GradingError):
+    """A blocking check failed on the new rows before COMMIT: the write was rolled back and the
+    previous version of every date of the run stays, whole."""

@@ -1,15 +1,20 @@
-"""Grading game dates: check the inputs, then replace the dates' rows in one atomic write.
+"""Grading game dates: check the inputs, then publish the graded tables of the dates in one
+write-audit-publish transaction (write the new rows, audit them, commit or roll back).
 
-Engine-agnostic (works through the warehouse seam) and Dagster-agnostic (the assets call it), so
-the same function serves a single-date run, a range backfill, the CLI and the benchmark.
+Engine-agnostic (works through the warehouse seam) and Dagster-agnostic (the asset calls it), so
+the same function serves a single-date run (a range of one date), a range backfill, the cleanup,
+the CLI and the benchmark.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from grading_pipeline.audits import Audit, AuditSettings, Finding, audits_of
 
 from grading_pipeline.errors import (
     ActualsNotLoadedError,
@@ -19,12 +24,14 @@ from grading_pipeline.errors import (
     MissingPredictionsError,
     MissingTableError,
 )
-from grading_pipeline.warehouse.base import Fence, PartitionWrite, WarehouseSession
-
-PREDICTIONS_TABLE = "nba_predictions.player_prop_predictions"
-ACTUALS_TABLE = "nba_analytics.player_game_summary"
-ACCURACY_TABLE = "nba_predictions.prediction_accuracy"
-PERFORMANCE_TABLE = "nba_predictions.system_daily_performance"
+from grading_pipeline.tables import (
+    ACTUALS_TABLE,
+    GRADED_TABLES,
+    PREDICTION_ACCURACY,
+    PREDICTIONS_TABLE,
+    GradedTable,
+)
+from grading_pipeline.warehouse.base import AuditQuery, Fence, Publication, TableWrite, WarehouseSession
 
 
 @dataclass(frozen=True)
@@ -112,27 +119,131 @@ def _problem(game_date: dt.date, health: dict[str, Any], policy: GradingPolicy) 
     return None
 
 
-def grade_dates(
+def tables_to_write(selected: Iterable[GradedTable]) -> tuple[GradedTable, ...]:
+    """Grading a date always re-aggregates it: the two tables never disagree. Aggregating alone
+    reads the graded rows as they are."""
+    names = {t.name for t in selected}
+    if PREDICTION_ACCURACY.name in names:
+        return GRADED_TABLES
+    return tuple(t for t in GRADED_TABLES if t.name in names)
+
+
+def dates_between(start_date: dt.date, end_date: dt.date) -> list[dt.date]:
+    return [start_date + dt.timedelta(days=i) for i in range((end_date - start_date).days + 1)]
+
+
+@dataclass(frozen=True)
+class DatesPublication:
+    """One publication of the graded tables over a date range, judged date by date."""
+
+    tables: tuple[GradedTable, ...]
+    publication: Publication
+    findings: dict[str, dict[dt.date, Finding]]  # audit name -> date -> finding
+    source_health: dict[dt.date, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def dates(self) -> list[dt.date]:
+        return dates_between(self.publication.start_date, self.publication.end_date)
+
+    @property
+    def committed(self) -> bool:
+        return self.publication.committed
+
+    def blocking_failures(self) -> list[tuple[dt.date, str, Finding]]:
+        """(date, audit, finding) of every blocking audit that failed, date by date."""
+        return [
+            (day, name, finding)
+            for name in self.publication.blocked_by
+            for day, finding in sorted(self.findings[name].items())
+            if not finding.passed
+        ]
+
+    def metadata(self, table: GradedTable) -> dict[dt.date, dict[str, Any]]:
+        """Each date's own figures for `table` (numbers Dagster plots across partitions)."""
+        summaries = self.publication.summaries.get(table.name, {})
+        replaced = self.publication.rows_replaced.get(table.name, {})
+        figures = {}
+        for day in self.dates:
+            summary = {k: v for k, v in summaries.get(day, {}).items() if k != "game_date" and v is not None}
+            meta: dict[str, Any] = {**_ZEROS[table.name], **summary, "rows_replaced": replaced.get(day, 0)}
+            if table is PREDICTION_ACCURACY:
+                source = self.source_health.get(day, {})
+                meta["source_predictions"] = source.get("source_predictions", 0)
+                meta["duplicate_source_rows"] = source.get("eligible_predictions", 0) - source.get("eligible_keys", 0)
+                if "actuals_coverage" in source:
+                    meta["actuals_coverage"] = source["actuals_coverage"]
+            figures[day] = {k: float(v) if hasattr(v, "as_tuple") else v for k, v in meta.items()}
+        return figures
+
+    def failure_message(self, limit: int = 10) -> str:
+        failures = self.blocking_failures()
+        lines = [
+            f"{day}: blocking check {name} failed: {finding.description or 'see its metadata'}"
+            for day, name, finding in failures[:limit]
+        ]
+        if len(failures) > limit:
+            lines.append(f"... and {len(failures) - limit} more failed evaluations")
+        first, last = self.publication.start_date, self.publication.end_date
+        span = str(first) if first == last else f"{first}..{last}"
+        tables = " and ".join(t.name.split(".")[1] for t in self.tables)
+        return (
+            "\n".join(lines) + f"\nThe write of {span} was rolled back before COMMIT: {tables} keep their "
+            "previous version of every date, whole."
+        )
+
+
+# Figures of a date without rows (a day without games), so every date has the same plotted names.
+_ZEROS = {
+    "nba_predictions.prediction_accuracy": {"rows_graded": 0, "voided": 0, "pushes": 0, "without_actuals": 0,
+                                           "correct": 0, "incorrect": 0},
+    "nba_predictions.system_daily_performance": {"systems": 0, "predictions": 0},
+}
+
+
+def publish_dates(
     session: WarehouseSession,
     start_date: dt.date,
     end_date: dt.date,
-    policy: GradingPolicy,
-    fences: Sequence[Fence] = (),
-) -> tuple[dict[dt.date, dict[str, Any]], PartitionWrite]:
-    """Check the inputs, then replace `prediction_accuracy` for the dates in one atomic write."""
-    health = check_inputs(session, start_date, end_date, policy)
-    write = session.replace_partitions(
-        ACCURACY_TABLE, start_date, end_date, "grading/grade_predictions.sql",
-        summary_sql="grading/partition_summary.sql", fences=fences,
-    )
-    return health, write
+    tables: Iterable[GradedTable] = GRADED_TABLES,
+    policy: GradingPolicy = GradingPolicy(),
+    settings: AuditSettings = AuditSettings(),
+    fences: Mapping[str, Sequence[Fence]] | None = None,
+    select_overrides: Mapping[str, str] | None = None,
+    audits: Sequence[Audit] | None = None,
+) -> DatesPublication:
+    """Check the inputs (when grading), then replace the tables' rows of every date in
+    [start_date, end_date] in one transaction that commits only if no blocking audit fails.
+    `select_overrides` (table -> sql/ name) takes a table's new rows from elsewhere (the cleanup's
+    deduplicated copy); its inputs are then not checked, as it is not graded again. `audits`:
+    default, every audit of the tables."""
+    tables = tables_to_write(tables)
+    overrides = dict(select_overrides or {})
+    grading = PREDICTION_ACCURACY in tables and PREDICTION_ACCURACY.name not in overrides
+    health = check_inputs(session, start_date, end_date, policy) if grading else {}
+    writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql) for t in tables]
+    audits = audits_of(tables) if audits is None else tuple(audits)
+    publication = session.publish(start_date, end_date, writes, _queries(audits, settings), fences)
+    return _judged(publication, audits, settings, health)
 
 
-def aggregate_dates(
-    session: WarehouseSession, start_date: dt.date, end_date: dt.date, fences: Sequence[Fence] = ()
-) -> PartitionWrite:
-    """Replace `system_daily_performance` for the dates from their graded predictions."""
-    return session.replace_partitions(
-        PERFORMANCE_TABLE, start_date, end_date, "performance/system_daily_performance.sql",
-        summary_sql="performance/partition_summary.sql", fences=fences,
-    )
+def audit_stored(
+    session: WarehouseSession, start_date: dt.date, end_date: dt.date, audits: Sequence[Audit],
+    settings: AuditSettings = AuditSettings(),
+) -> dict[str, dict[dt.date, Finding]]:
+    """The audits run on the stored rows (an asset check re-run on its own; nothing is written)."""
+    params = {"start_date": start_date, "end_date": end_date}
+    days = dates_between(start_date, end_date)
+    return {a.name: a.findings(session.query(a.sql, {**params, **a.params(settings)}), days, settings) for a in audits}
+
+
+def _queries(audits: Sequence[Audit], settings: AuditSettings) -> list[AuditQuery]:
+    return [AuditQuery(a.name, a.sql, a.blocking, a.params(settings)) for a in audits]
+
+
+def _judged(
+    publication: Publication, audits: Sequence[Audit], settings: AuditSettings, health: dict[dt.date, dict[str, Any]],
+) -> DatesPublication:
+    days = dates_between(publication.start_date, publication.end_date)
+    findings = {a.name: a.findings(publication.audit_rows[a.name], days, settings) for a in audits}
+    tables = tuple(t for t in GRADED_TABLES if t.name in publication.rows_written)
+    return DatesPublication(tables, publication, findings, health)

@@ -1,4 +1,5 @@
-"""Jobs: the daily grading of a game date (both assets and their checks), and the duplicate sweep."""
+"""Jobs: the daily grading of a game date (both graded tables and their checks, one step), and the
+duplicate sweep."""
 
 from dagster import AssetSelection, define_asset_job
 
@@ -10,7 +11,8 @@ grade_game_date_job = define_asset_job(
     # The sweep looks at the last days whatever the partition: it has its own job and schedule.
     selection=AssetSelection.groups("grading") - AssetSelection.checks(no_duplicates_in_recent_days),
     partitions_def=game_date_partitions,
-    description="Grade a game date into prediction_accuracy, check it, then aggregate system_daily_performance.",
+    description="Grade a game date into prediction_accuracy, aggregate system_daily_performance, audit both "
+    "before COMMIT: one step, one transaction.",
 )
 
 duplicate_sweep_job = define_asset_job(

@@ -11,7 +11,7 @@
   run green (a run-failure sensor never sees it). The duplicate checks give the
   "Grading Duplicate Alert".
 * ``unlocked_write_sensor``: one alert per (run, asset) that wrote dates WITHOUT their partition lock
-  (``lock_held: false``; see :func:`unlocked_writes`), with the dates and reasons.
+  (``lock_held: false`` in a date's materialization metadata), with the dates and reasons.
 
 All three are cursor sensors (:func:`alert_finished_runs`): they walk the runs that finished, in the
 order they finished (the run-failure sensor only the failed ones; the other two success, failure and
@@ -61,6 +61,7 @@ from grading_pipeline.alerts.messages import (
     StepFailure,
     UnlockedWrite,
     check_failure_alert,
+    compact_dates,
     error_chain,
     metadata_value,
     run_failure_alert,
@@ -68,11 +69,9 @@ from grading_pipeline.alerts.messages import (
     unlocked_write_alert,
 )
 from grading_pipeline.alerts.slack import SlackAlerts
+from grading_pipeline.tables import GRADED_TABLES
 
-GRADED_ASSETS: tuple[AssetKey, ...] = (
-    AssetKey(["nba_predictions", "prediction_accuracy"]),
-    AssetKey(["nba_predictions", "system_daily_performance"]),
-)
+GRADED_ASSETS: tuple[AssetKey, ...] = tuple(table.asset_key for table in GRADED_TABLES)
 FINISHED_RUN_EVENTS = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED)
 SENSOR_INTERVAL_SECONDS = 30
 INITIAL_LOOKBACK = dt.timedelta(hours=24)
@@ -344,34 +343,67 @@ def grading_run_failure_sensor(context: SensorEvaluationContext, slack_alerts: S
 
 
 def failed_check_alerts(instance: DagsterInstance, run_id: str, webserver_base_url: str) -> list[Alert]:
-    """One alert per failed check evaluation of a run (WARN and ERROR), in the order evaluated."""
-    alerts: list[Alert] = []
-    tags: dict[str, str] | None = None
+    """One alert per failed check of a run (WARN and ERROR), in the order first evaluated. A check
+    that failed on several dates of a range run (one evaluation per date) is one alert naming the
+    dates, with their figures together."""
+    groups: dict[tuple, list[Any]] = {}
     for record in _records_for_run(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data
-        if evaluation.passed:
-            continue
-        if tags is None:
-            tags, _ = _run_tags(instance, run_id)
-        severity = getattr(evaluation.severity, "value", str(evaluation.severity))
+        if not evaluation.passed:
+            severity = getattr(evaluation.severity, "value", str(evaluation.severity))
+            groups.setdefault((tuple(evaluation.asset_key.path), evaluation.check_name, severity), []).append(evaluation)
+    if not groups:
+        return []
+    tags, _ = _run_tags(instance, run_id)
+    alerts = []
+    for (asset_path, check_name, severity), evaluations in groups.items():
+        first = evaluations[0]
+        partitions = [e.partition for e in evaluations if e.partition]
+        metadata = first.metadata if len(evaluations) == 1 else merged_check_metadata(evaluations)
         alerts.append(_safely(
             lambda: check_failure_alert(
-                asset_path=evaluation.asset_key.path,
-                check_name=evaluation.check_name,
+                asset_path=asset_path,
+                check_name=check_name,
                 severity=severity,
-                partition=evaluation.partition,
-                blocking=evaluation.blocking,
-                description=evaluation.description,
-                metadata=evaluation.metadata,
+                partition=compact_dates(partitions) if partitions else None,
+                blocking=first.blocking,
+                description=first.description if len(evaluations) == 1 else f"failed on {len(evaluations)} dates",
+                metadata=metadata,
                 run_id=run_id,
                 run_tags=tags,
                 webserver_base_url=webserver_base_url,
             ),
-            f"Grading check failed ({severity}): {evaluation.check_name}",
+            f"Grading check failed ({severity}): {check_name}",
             run_id,
             webserver_base_url,
         ))
     return alerts
+
+
+def merged_check_metadata(evaluations: Sequence[Any]) -> dict[str, Any]:
+    """The figures of one check's failed evaluations on several dates, as one alert shows them:
+    the dates, counts summed, a count per date, and the first sample keys of each."""
+    dates = [e.partition for e in evaluations if e.partition]
+    merged: dict[str, Any] = {"game_date": compact_dates(dates)}
+    for name in ("duplicate_keys", "extra_rows"):
+        values = [metadata_value(e.metadata.get(name)) for e in evaluations]
+        if any(isinstance(v, (int, float)) for v in values):
+            merged[name] = sum(v for v in values if isinstance(v, (int, float)))
+            if name == "duplicate_keys":
+                merged["per_date"] = {e.partition: v for e, v in zip(evaluations, values)}
+    samples: list[Any] = []
+    for evaluation in evaluations:
+        sample = metadata_value(evaluation.metadata.get("sample_keys"))
+        if isinstance(sample, str):
+            sample = json.loads(sample)
+        samples.extend((sample or [])[:3])
+    if samples:
+        merged["sample_keys"] = samples[:20]
+    published = {metadata_value(e.metadata.get("published")) for e in evaluations}
+    if published == {False}:
+        merged["published"] = False
+    merged["per_date_description"] = {e.partition: e.description for e in evaluations}
+    return merged
 
 
 @sensor(
@@ -393,50 +425,18 @@ def failed_check_sensor(context: SensorEvaluationContext, slack_alerts: SlackAle
 
 
 def unlocked_writes(instance: DagsterInstance, run_id: str) -> list[UnlockedWrite]:
-    """Per graded asset, the dates a run wrote without their lock, from (all are read):
-
-    1. single-date materializations: ``lock_held`` / ``lock_unlocked_reason`` in the metadata;
-    2. range-run materializations (Dagster gives every partition of a range run the same metadata:
-       the range's totals): ``range_unlocked_dates`` (JSON {date: reason} or [date, ...]) when the
-       asset records it, else the ``lock_held`` / ``lock_unlocked_reason`` columns of the
-       ``per_date`` markdown table;
-    3. AssetObservations of the run carrying ``lock_held`` (per-date figures as observations).
-    """
+    """Per graded asset, the dates a run wrote without their lock: every materialization carries its
+    own date's ``lock_held`` / ``lock_unlocked_reason`` (a range run's too: each partition's
+    metadata is its own date's)."""
     writes = {key: UnlockedWrite(run_id=run_id, asset_path=tuple(key.path)) for key in GRADED_ASSETS}
-    range_read: set[AssetKey] = set()
     for record in _records_for_run(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION):
         key = record.asset_key
         if key not in writes:
             continue
         metadata = record.asset_materialization.metadata
-        if "lock_held" in metadata:
-            if _is_false(metadata_value(metadata["lock_held"])):
-                writes[key].add(record.partition_key, _text(metadata_value(metadata.get("lock_unlocked_reason"))))
-        elif key not in range_read:
-            range_read.add(key)
-            _add_range_dates(writes[key], metadata)
-    for record in _records_for_run(instance, run_id, DagsterEventType.ASSET_OBSERVATION):
-        observation = record.event_log_entry.asset_observation
-        if observation is None or observation.asset_key not in writes:
-            continue
-        if _is_false(metadata_value(observation.metadata.get("lock_held"))):
-            writes[observation.asset_key].add(
-                observation.partition, _text(metadata_value(observation.metadata.get("lock_unlocked_reason")))
-            )
+        if _is_false(metadata_value(metadata.get("lock_held"))):
+            writes[key].add(record.partition_key, _text(metadata_value(metadata.get("lock_unlocked_reason"))))
     return [write for write in writes.values() if write.reasons]
-
-
-def _add_range_dates(write: UnlockedWrite, metadata: Any) -> None:
-    explicit = metadata_value(metadata.get("range_unlocked_dates"))
-    if explicit is not None:
-        items = explicit.items() if isinstance(explicit, dict) else ((d, None) for d in explicit or [])
-        for date, reason in items:
-            write.add(str(date), _text(reason))
-        return
-    table = metadata_value(metadata.get("per_date"))
-    for row in parse_markdown_table(table) if isinstance(table, str) else []:
-        if _is_false(row.get("lock_held")):
-            write.add(row.get("game_date"), row.get("lock_unlocked_reason") or None)
 
 
 def _is_false(value: Any) -> bool:
@@ -445,31 +445,6 @@ def _is_false(value: Any) -> bool:
 
 def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
-
-
-def parse_markdown_table(text: str) -> list[dict[str, str]]:
-    """Rows of a simple markdown table (``| a | b |`` lines, a ``|---|`` separator) as dicts. A row
-    with more cells than columns (a value containing " | ") has its extra cells joined into the
-    ``lock_unlocked_reason`` column, or else the last column."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip().startswith("|")]
-    if len(lines) < 2:
-        return []
-
-    def cells(line: str) -> list[str]:
-        return [c.strip() for c in line.strip().strip("|").split(" | ")]
-
-    columns = cells(lines[0])
-    rows = []
-    for line in lines[1:]:
-        if set(line) <= set("|-: "):
-            continue
-        values = cells(line)
-        if len(values) > len(columns):
-            extra = len(values) - len(columns)
-            at = columns.index("lock_unlocked_reason") if "lock_unlocked_reason" in columns else len(columns) - 1
-            values = values[:at] + [" | ".join(values[at : at + extra + 1])] + values[at + extra + 1 :]
-        rows.append(dict(zip(columns, values + [""] * (len(columns) - len(values)))))
-    return rows
 
 
 def unlocked_write_alerts(instance: DagsterInstance, run_id: str, webserver_base_url: str) -> list[Alert]:

@@ -3,10 +3,14 @@ checkout runs with no configuration; production sets GRADING_ENV=prod."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 
 DEFAULT_DATA_DIR = "data"
+# Opening night of the 2026-27 regular season: the first date the partitions offer by default.
+# A historical backfill sets GRADING_SEASON_START to its first date.
+DEFAULT_SEASON_START = "2026-10-20"
 
 
 def grading_env() -> str:
@@ -45,3 +49,17 @@ def proceed_when_lock_unavailable() -> bool:
     """GRADING_LOCK_PROCEED_WHEN_UNAVAILABLE=true: write unlocked (recorded, alerted) when the lock
     backend cannot be reached. Off by default: fail closed."""
     return _flag("GRADING_LOCK_PROCEED_WHEN_UNAVAILABLE", "false")
+
+
+def season_start() -> dt.date:
+    """GRADING_SEASON_START: the first daily partition (and the demo's first sample date)."""
+    value = os.environ.get("GRADING_SEASON_START", DEFAULT_SEASON_START).strip()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"GRADING_SEASON_START must be a date (YYYY-MM-DD), not {value!r}") from None
+
+
+def yesterday() -> dt.date:
+    """The last complete day (UTC): the newest partition."""
+    return dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+
+# The tests grade fixed dates of the 2025-26 season: the partitions must begin before them. Set
+# before any test module imports the code location (child processes inherit it).
+os.environ.setdefault("GRADING_SEASON_START", "2025-10-21")
 
 import pytest
 from dagster import DagsterInstance, materialize
@@ -36,26 +41,30 @@ def instance() -> DagsterInstance:
     return DagsterInstance.ephemeral()
 
 
+def materialize_graded(
+    resources: dict, instance: DagsterInstance, start: dt.date, end: dt.date | None = None, selection=None,
+    raise_on_error: bool = True, run_config: dict | None = None,
+):
+    """The graded tables (and their checks) for one date or an inclusive range, as ONE run: a
+    single-partition run, or a single-run range backfill (the range tags a UI backfill sets).
+    `selection`: asset keys / an AssetSelection (default: both assets and their checks)."""
+    from grading_pipeline.assets import grade_game_dates
+
+    options = {"resources": resources, "instance": instance, "raise_on_error": raise_on_error, "run_config": run_config}
+    if selection is not None:
+        options["selection"] = selection
+    if end is None or end == start:
+        return materialize([grade_game_dates], partition_key=start.isoformat(), **options)
+    return materialize([grade_game_dates], tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}, **options)
+
+
 @pytest.fixture
 def grade(warehouse, partition_lock, instance):
-    """Materialize both assets for one date or an inclusive range (one run), on the real resources."""
+    """Materialize the graded tables for one date or an inclusive range (one run), on the real resources."""
 
-    from grading_pipeline.assets import prediction_accuracy, system_daily_performance
-    from grading_pipeline.checks import partition_checks
-
-    def run(start: dt.date, end: dt.date | None = None, assets=None, raise_on_error=True, run_config=None):
-        selection = assets or [prediction_accuracy, system_daily_performance, *partition_checks]
+    def run(start: dt.date, end: dt.date | None = None, selection=None, raise_on_error=True, run_config=None):
         resources = {"warehouse": warehouse, "partition_lock": partition_lock}
-        if end is None or end == start:
-            return materialize(
-                selection, partition_key=start.isoformat(), resources=resources, instance=instance,
-                raise_on_error=raise_on_error, run_config=run_config,
-            )
-        tags = {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
-        return materialize(
-            selection, tags=tags, resources=resources, instance=instance,
-            raise_on_error=raise_on_error, run_config=run_config,
-        )
+        return materialize_graded(resources, instance, start, end, selection, raise_on_error, run_config)
 
     return run
 

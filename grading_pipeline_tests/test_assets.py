@@ -65,10 +65,15 @@ def test_a_single_run_range_backfill_equals_one_run_per_date(season, grade, inst
     end = START + dt.timedelta(days=DAYS - 1)
     assert grade(START, end).success
     ranged = (content(table(warehouse, "prediction_accuracy")), content(table(warehouse, "system_daily_performance")))
-    # Every partition of the range is materialized; the metadata carries the range and each date.
-    meta = materialization_metadata(instance, ACCURACY, end.isoformat())
-    assert meta["range_dates"] == DAYS and meta["range_rows_graded"] == len(ranged[0])
-    assert all(str(d) in meta["per_date"] for d in season.game_dates)
+    # Every partition of the range is materialized, each with its own date's figures.
+    per_day = ranged[0].groupby(ranged[0].game_date.dt.date).size()
+    for i in range(DAYS):
+        day = START + dt.timedelta(days=i)
+        meta = materialization_metadata(instance, ACCURACY, day.isoformat())
+        assert meta["rows_graded"] == per_day.get(day, 0) and "seconds" not in meta
+        assert meta["lock_held"] is True and isinstance(meta["lock_fencing_token"], int)
+        assert materialization_metadata(instance, PERFORMANCE, day.isoformat())["systems"] == (
+            ranged[0][ranged[0].game_date.dt.date == day].system_id.nunique())
     with warehouse._connection() as con:
         con.execute("DELETE FROM nba_predictions.prediction_accuracy; DELETE FROM nba_predictions.system_daily_performance")
     for i in range(DAYS):
@@ -114,22 +119,22 @@ def test_daily_performance_agrees_with_an_independent_computation(season, grade,
             assert got.over_win_rate == pytest.approx(round(over.prediction_correct.astype(bool).mean(), 3))
 
 
-def test_a_failed_date_fails_the_run_keeps_its_rows_and_skips_the_aggregate(season, grade, warehouse):
+def test_a_failed_date_fails_the_run_and_keeps_both_tables(season, grade, warehouse):
     day = season.game_dates[0]
     assert grade(day).success
-    before = table(warehouse, "prediction_accuracy")
+    before = [table(warehouse, t) for t in ("prediction_accuracy", "system_daily_performance")]
     with warehouse._connection() as con:
         con.execute("DELETE FROM nba_analytics.player_game_summary WHERE game_date = ?", [day])
     result = grade(day, raise_on_error=False)
-    assert not result.success
+    assert not result.success and not result.get_asset_materialization_events()
     ((step, message),) = step_failures(result)
-    assert step.endswith("prediction_accuracy") and "ActualsNotLoadedError" in message and "actuals not loaded" in message
-    assert not any(e.is_step_success for e in result.all_events if "system_daily_performance" in (e.step_key or ""))
-    pd.testing.assert_frame_equal(before, table(warehouse, "prediction_accuracy"))
+    assert step == "grade_game_dates" and "ActualsNotLoadedError" in message and "actuals not loaded" in message
+    for frame, name in zip(before, ("prediction_accuracy", "system_daily_performance")):
+        pd.testing.assert_frame_equal(frame, table(warehouse, name))
 
 
 def test_the_coverage_threshold_is_run_config(season, grade, warehouse):
     day = season.game_dates[0]
-    config = {"ops": {"nba_predictions__prediction_accuracy": {"config": {"min_actuals_coverage": 1.0}}}}
+    config = {"ops": {"grade_game_dates": {"config": {"min_actuals_coverage": 1.0}}}}
     result = grade(day, raise_on_error=False, run_config=config)
     assert not result.success  # the sample has predicted players missing from the box score

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grading_pipeline.grading import GradingPolicy, aggregate_dates, grade_dates
+from grading_pipeline.grading import GradingPolicy, publish_dates
 from grading_pipeline_tests.conftest import fetch
 from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, actual, load, prediction
 
@@ -58,8 +58,7 @@ def copies(warehouse) -> dict[str, int]:
 
 def grade_in_process(warehouse, day=GAME_DATE) -> None:
     with warehouse.session() as session:
-        grade_dates(session, day, day, GradingPolicy())
-        aggregate_dates(session, day, day)
+        assert publish_dates(session, day, day, policy=GradingPolicy()).committed
 
 
 def test_many_processes_rematerializing_one_date_at_once_leave_exactly_one_copy(warehouse, tmp_path):

@@ -13,7 +13,8 @@ from grading_pipeline.errors import (
     MissingPredictionsError,
     MissingTableError,
 )
-from grading_pipeline.grading import GradingPolicy, grade_dates, parse_game_date
+from grading_pipeline.grading import GradingPolicy, parse_game_date, publish_dates
+from grading_pipeline.tables import PREDICTION_ACCURACY
 from grading_pipeline_tests.conftest import fetch
 from grading_pipeline_tests.support.warehouse_rows import ACTUALS, GAME_DATE, actual, frame, load, prediction
 
@@ -30,15 +31,18 @@ def graded_day(warehouse):
     """A date graded once, completely, so that failures can be shown to leave it untouched."""
     load(warehouse, [prediction("alpha"), prediction("bravo", game_id=OTHER_GAME)],
          [actual("alpha", 25), actual("bravo", 12, game_id=OTHER_GAME)])
-    with warehouse.session() as session:
-        grade_dates(session, GAME_DATE, GAME_DATE, POLICY)
+    assert grade(warehouse).committed
     assert graded_rows(warehouse) == 2
     return warehouse
 
 
 def grade(warehouse, policy=POLICY, day=GAME_DATE):
     with warehouse.session() as session:
-        return grade_dates(session, day, day, policy)
+        return publish_dates(session, day, day, policy=policy)
+
+
+def accuracy_summary(published, day=GAME_DATE) -> dict:
+    return published.publication.summaries[PREDICTION_ACCURACY.name].get(day, {})
 
 
 def test_a_missing_input_table_is_named(warehouse):
@@ -65,8 +69,8 @@ def test_a_game_without_any_box_score_fails_unless_allowed(graded_day):
     with pytest.raises(ActualsNotLoadedError, match="1 of 2 predicted game"):
         grade(graded_day, GradingPolicy(min_actuals_coverage=0.0))
     assert graded_rows(graded_day) == 2
-    _, write = grade(graded_day, GradingPolicy(min_actuals_coverage=0.0, allow_games_without_actuals=True))
-    assert write.per_date[GAME_DATE]["voided"] == 1
+    published = grade(graded_day, GradingPolicy(min_actuals_coverage=0.0, allow_games_without_actuals=True))
+    assert accuracy_summary(published)["voided"] == 1
 
 
 def test_coverage_below_the_threshold_fails(warehouse):
@@ -74,8 +78,9 @@ def test_coverage_below_the_threshold_fails(warehouse):
     load(warehouse, [prediction(p) for p in players], [actual(p, 10) for p in players[:7]])
     with pytest.raises(ActualsNotLoadedError, match="only 70.0%"):
         grade(warehouse, GradingPolicy(min_actuals_coverage=0.8))
-    _, write = grade(warehouse, GradingPolicy(min_actuals_coverage=0.7))
-    assert write.rows_written == 10 and write.per_date[GAME_DATE]["voided"] == 3
+    published = grade(warehouse, GradingPolicy(min_actuals_coverage=0.7))
+    assert published.publication.rows_written[PREDICTION_ACCURACY.name] == 10
+    assert accuracy_summary(published)["voided"] == 3
 
 
 @pytest.mark.parametrize("column", ["player_lookup", "game_id", "system_id"])
@@ -89,8 +94,9 @@ def test_rows_with_null_key_columns_are_refused(graded_day, column):
 
 def test_conflicting_actuals_are_refused_but_identical_copies_collapse(warehouse):
     load(warehouse, [prediction("alpha")], [actual("alpha", 25), actual("alpha", 25)])
-    _, write = grade(warehouse)
-    assert write.rows_written == 1 and write.per_date[GAME_DATE]["voided"] == 0
+    published = grade(warehouse)
+    assert published.publication.rows_written[PREDICTION_ACCURACY.name] == 1
+    assert accuracy_summary(published)["voided"] == 0
     load(warehouse, [prediction("alpha")], [actual("alpha", 25), actual("alpha", 27)])
     with pytest.raises(BadInputError, match="conflicting"):
         grade(warehouse)
@@ -98,8 +104,10 @@ def test_conflicting_actuals_are_refused_but_identical_copies_collapse(warehouse
 
 def test_a_day_without_games_grades_zero_rows(graded_day):
     quiet_day = GAME_DATE + dt.timedelta(days=1)
-    health, write = grade(graded_day, day=quiet_day)
-    assert (health, write.rows_written, write.rows_replaced) == ({}, 0, {})
+    published = grade(graded_day, day=quiet_day)
+    assert published.source_health == {} and published.committed
+    assert published.publication.rows_written[PREDICTION_ACCURACY.name] == 0
+    assert published.publication.rows_replaced[PREDICTION_ACCURACY.name] == {}
     assert graded_rows(graded_day) == 2  # other dates untouched
 
 
@@ -114,5 +122,5 @@ def test_a_range_names_every_date_that_cannot_be_graded(warehouse):
     load(warehouse, [prediction("alpha"), prediction("alpha", game_date=next_day)], [])
     with pytest.raises(ActualsNotLoadedError, match="2 dates cannot be graded") as failure:
         with warehouse.session() as session:
-            grade_dates(session, GAME_DATE, next_day, POLICY)
+            publish_dates(session, GAME_DATE, next_day, policy=POLICY)
     assert str(GAME_DATE) in str(failure.value) and str(next_day) in str(failure.value)

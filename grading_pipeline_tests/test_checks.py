@@ -1,18 +1,23 @@
-"""Asset checks: duplicates (NULL-safe) block the aggregate; the sweep is a deployment gate."""
+"""Asset checks, evaluated on the new rows before COMMIT: a failed blocking check rolls the write
+back (the previous version of the date stays) and is recorded on that date's partition; the
+duplicate check is NULL-safe; the sweep is a deployment gate."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from dagster import AssetCheckKey, AssetKey
 
 from grading_pipeline import cli
-from grading_pipeline.checks import NO_DUPLICATE_BUSINESS_KEYS
+from grading_pipeline.audits import NO_DUPLICATE_BUSINESS_KEYS as DUPLICATE_AUDIT
 from grading_pipeline.sample_data import generate_season
 from grading_pipeline.warehouse.duckdb_warehouse import DuckDBSession
 from grading_pipeline_tests.conftest import fetch
 from grading_pipeline_tests.support.warehouse_rows import ACTUALS, GAME_DATE, PREDICTIONS, actual, load, prediction
+
+NO_DUPLICATE_BUSINESS_KEYS = DUPLICATE_AUDIT.name
 
 ACCURACY = AssetKey(["nba_predictions", "prediction_accuracy"])
 DUPLICATE_CHECK = AssetCheckKey(ACCURACY, NO_DUPLICATE_BUSINESS_KEYS)
@@ -32,41 +37,47 @@ def evaluations(result) -> dict[str, object]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
-@pytest.fixture
-def duplicating_writer(monkeypatch):
-    """A writer bug: copies of some graded rows (one with a NULL line_value) slip in before COMMIT."""
-    commit = DuckDBSession._commit
+def corrupt_staged_rows(monkeypatch, sql: str) -> None:
+    """A grading bug: `sql` changes the new rows after they are written, before the audits."""
 
-    def commit_with_duplicates(self):
-        self.con.execute(
-            "INSERT INTO nba_predictions.prediction_accuracy "
-            "SELECT * FROM nba_predictions.prediction_accuracy "
-            "WHERE (line_value IS NULL AND player_lookup = (SELECT MIN(player_lookup) FROM nba_predictions.prediction_accuracy WHERE line_value IS NULL)) "
-            "   OR player_lookup IN (SELECT DISTINCT player_lookup FROM nba_predictions.prediction_accuracy "
-            "                        WHERE line_value IS NOT NULL ORDER BY 1 LIMIT 2)"
-        )
-        commit(self)
+    def staged(self, writes):
+        self.con.execute(sql)
 
-    monkeypatch.setattr(DuckDBSession, "_commit", commit_with_duplicates)
+    monkeypatch.setattr(DuckDBSession, "_staged", staged)
 
 
-def test_duplicates_fail_the_blocking_check_and_skip_the_aggregate(season, grade, warehouse, duplicating_writer):
+def table_rows(warehouse, table: str) -> list[tuple]:
+    return fetch(warehouse, f"SELECT * EXCLUDE (graded_at) FROM nba_predictions.{table} ORDER BY ALL"
+                 if table == "prediction_accuracy" else f"SELECT * EXCLUDE (computed_at) FROM nba_predictions.{table} ORDER BY ALL")
+
+
+def test_duplicates_in_the_new_rows_roll_back_the_write_and_fail_on_that_partition(season, grade, warehouse, monkeypatch):
     day = season.game_dates[0]
+    assert grade(day).success
+    before = {t: table_rows(warehouse, t) for t in ("prediction_accuracy", "system_daily_performance")}
+    copied = ("WHERE (line_value IS NULL AND player_lookup = (SELECT MIN(player_lookup) FROM nba_predictions.prediction_accuracy "
+              "WHERE line_value IS NULL)) OR player_lookup IN (SELECT DISTINCT player_lookup FROM "
+              "nba_predictions.prediction_accuracy WHERE line_value IS NOT NULL ORDER BY 1 LIMIT 2)")
+    # The new rows of the re-run are the same as the committed ones: each copied row is one duplicate.
+    (expected_keys,) = fetch(warehouse, f"SELECT COUNT(*) FROM nba_predictions.prediction_accuracy {copied}")[0]
+    corrupt_staged_rows(monkeypatch, f"INSERT INTO nba_predictions.prediction_accuracy "
+                                     f"SELECT * FROM nba_predictions.prediction_accuracy {copied}")
     result = grade(day, raise_on_error=False)
-    assert not result.success
+    assert not result.success and expected_keys > 2
+    ((step, message),) = cli.step_failures(result)
+    assert step == "grade_game_dates" and message.startswith("AuditFailedError")
+    assert f"{day}: blocking check no_duplicate_business_keys failed" in message and "rolled back before COMMIT" in message
     check = evaluations(result)[NO_DUPLICATE_BUSINESS_KEYS]
-    (expected_keys,) = fetch(
-        warehouse,
-        "SELECT COUNT(*) FROM (SELECT 1 FROM nba_predictions.prediction_accuracy WHERE game_date = ? "
-        "GROUP BY player_lookup, game_id, system_id, line_value HAVING COUNT(*) > 1)", [day],
-    )[0:1][0]
     meta = {k: v.value for k, v in check.metadata.items()}
-    assert not check.passed and meta["duplicate_keys"] == expected_keys > 2
-    assert meta["extra_rows"] == expected_keys and meta["game_date"] == day.isoformat()
-    assert any(k["line_value"] is None for k in meta["sample_keys"])
-    assert all(len(k["graded_at"]) == k["copies"] == 2 for k in meta["sample_keys"])
-    assert check.partition == day.isoformat()
-    assert fetch(warehouse, "SELECT COUNT(*) FROM nba_predictions.system_daily_performance")[0][0] == 0
+    assert not check.passed and check.partition == day.isoformat()
+    assert meta["duplicate_keys"] == meta["extra_rows"] == expected_keys
+    assert meta["published"] is False and meta["game_date"] == day.isoformat()
+    sample = json.loads(meta["sample_keys"])
+    assert any(k["line_value"] is None for k in sample)
+    assert all(len(k["graded_at"]) == k["copies"] == 2 for k in sample)
+    # Nothing was published: both tables keep the previous version, row for row.
+    assert {t: table_rows(warehouse, t) for t in before} == before
+    assert not result.get_asset_materialization_events()
 
 
 def test_many_distinct_keys_with_a_null_line_pass(season, grade, warehouse):
@@ -87,32 +98,22 @@ def test_many_distinct_keys_with_a_null_line_pass(season, grade, warehouse):
 
 def test_two_rows_with_the_same_key_and_a_null_line_fail(warehouse, grade, monkeypatch):
     load(warehouse, [prediction("alpha", current_points_line=None, recommendation="NO_LINE")], [actual("alpha", 25)])
-    commit = DuckDBSession._commit
-
-    def commit_twice(self):
-        self.con.execute("INSERT INTO nba_predictions.prediction_accuracy SELECT * FROM nba_predictions.prediction_accuracy")
-        commit(self)
-
-    monkeypatch.setattr(DuckDBSession, "_commit", commit_twice)
+    corrupt_staged_rows(monkeypatch, "INSERT INTO nba_predictions.prediction_accuracy SELECT * FROM nba_predictions.prediction_accuracy")
     result = grade(GAME_DATE, raise_on_error=False)
     check = evaluations(result)[NO_DUPLICATE_BUSINESS_KEYS]
-    assert not check.passed and check.metadata["duplicate_keys"].value >= 1
+    assert not check.passed and check.metadata["duplicate_keys"].value == 1
+    assert fetch(warehouse, "SELECT COUNT(*) FROM nba_predictions.prediction_accuracy")[0][0] == 0
 
 
-def test_performance_counts_are_checked_against_prediction_accuracy(season, grade, monkeypatch):
-    commit = DuckDBSession._commit
-
-    def commit_with_a_miscount(self):
-        # An aggregation bug: one system's correct_count off by one.
-        self.con.execute("UPDATE nba_predictions.system_daily_performance SET correct_count = correct_count + 1 "
-                         "WHERE system_id = 'catboost_v8'")
-        commit(self)
-
-    monkeypatch.setattr(DuckDBSession, "_commit", commit_with_a_miscount)
+def test_performance_counts_are_checked_against_prediction_accuracy(season, grade, warehouse, monkeypatch):
+    # An aggregation bug: one system's correct_count off by one.
+    corrupt_staged_rows(monkeypatch, "UPDATE nba_predictions.system_daily_performance SET correct_count = correct_count + 1 "
+                                     "WHERE system_id = 'catboost_v8'")
     result = grade(season.game_dates[0], raise_on_error=False)
     check = evaluations(result)["counts_agree_with_prediction_accuracy"]
     assert not check.passed and check.metadata["disagreeing_pairs"].value == 1
-    assert check.metadata["sample"].value[0]["system_id"] == "catboost_v8"
+    assert json.loads(check.metadata["sample"].value)[0]["system_id"] == "catboost_v8"
+    assert fetch(warehouse, "SELECT COUNT(*) FROM nba_predictions.system_daily_performance")[0][0] == 0
 
 
 def test_the_sweep_is_a_deployment_gate(season, grade, warehouse, monkeypatch, capsys):
@@ -127,3 +128,11 @@ def test_the_sweep_is_a_deployment_gate(season, grade, warehouse, monkeypatch, c
     assert cli.main(["sweep", "--days", "7", "--end", end.isoformat()]) == 1
     out = capsys.readouterr().out
     assert f"{season.game_dates[1]}:" in out and "FAIL" in out
+
+
+@pytest.mark.parametrize("days", ["0", "-1"])
+def test_a_sweep_of_less_than_one_day_is_refused(season, grade, warehouse, monkeypatch, capsys, days):
+    """It checked nothing and said OK (exit 0) with duplicates present."""
+    monkeypatch.setenv("GRADING_DUCKDB_PATH", warehouse.database)
+    assert cli.main(["sweep", "--days", days, "--end", START.isoformat()]) == 2
+    assert "at least one day" in capsys.readouterr().err

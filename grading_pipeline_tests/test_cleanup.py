@@ -105,3 +105,35 @@ def test_a_failed_validation_leaves_the_original_untouched(dirty, warehouse, mon
     assert cli.main(["cleanup"]) == 1
     assert "Validation failed, original untouched" in capsys.readouterr().err
     assert table_state(warehouse) == before
+
+
+def test_a_game_id_repeated_across_dates_is_no_duplicate_for_the_checks_the_sweep_or_the_cleanup(warehouse, grade, capsys, monkeypatch, tmp_path):
+    """The business key includes game_date (sql/macros/business_key.sql): the same (player, game,
+    system, line) on two dates is two legitimate rows. Grouped without game_date, the range check
+    reported a false duplicate and the cleanup deleted one of them."""
+    from grading_pipeline.checks import sweep
+    from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, actual, load, prediction
+
+    next_day = GAME_DATE + dt.timedelta(days=1)
+    load(warehouse, [prediction("alpha"), prediction("alpha", game_date=next_day)],
+         [actual("alpha", 25), actual("alpha", 12, game_date=next_day)], dates=[GAME_DATE, next_day])
+    result = grade(GAME_DATE, next_day)
+    assert result.success
+    duplicate_checks = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_duplicate_business_keys"]
+    assert sorted(e.partition for e in duplicate_checks) == [str(GAME_DATE), str(next_day)]
+    assert all(e.passed for e in duplicate_checks)
+    with warehouse.session() as session:
+        assert sweep(session, GAME_DATE, next_day).duplicate_keys == 0
+    assert report(warehouse).duplicate_keys == 0
+
+    # A real duplicate on the first date: the cleanup removes it and keeps the second date's row.
+    with warehouse._connection() as con:
+        con.execute("INSERT INTO nba_predictions.prediction_accuracy SELECT * REPLACE (graded_at + INTERVAL 1 HOUR AS graded_at) "
+                    "FROM nba_predictions.prediction_accuracy WHERE game_date = ?", [GAME_DATE])
+    monkeypatch.setenv("GRADING_DUCKDB_PATH", warehouse.database)
+    monkeypatch.setenv("GRADING_LOCK_PATH", str(tmp_path / "locks.sqlite"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert report(warehouse).duplicate_keys == 1
+    assert cli.main(["cleanup"]) == 0
+    rows = fetch(warehouse, "SELECT game_date, game_id, actual_points FROM nba_predictions.prediction_accuracy ORDER BY 1")
+    assert rows == [(GAME_DATE, "20251103_BKN_MIL", 25), (next_day, "20251103_BKN_MIL", 12)]

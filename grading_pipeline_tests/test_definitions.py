@@ -80,3 +80,30 @@ def test_every_job_runs_its_steps_in_the_run_process():
 
     jobs = [defs.resolve_implicit_global_asset_job_def(), *(defs.resolve_job_def(n) for n in ("grade_game_date", "duplicate_sweep", "cleanup_duplicates"))]
     assert all(job.executor_def is in_process_executor for job in jobs), [job.executor_def.name for job in jobs]
+
+
+def test_translations_are_cached_so_a_new_process_needs_no_sqlglot(tmp_path):
+    """Parsing and translating the SQL texts cost ~0.6 s in every launched run; once cached (keyed
+    by text, dialect, sqlglot and the translation code), a fresh process does not import sqlglot."""
+    env = {**os.environ, "GRADING_SQL_CACHE_DIR": str(tmp_path / "cache")}
+    probe = (
+        "import sys\n"
+        "from grading_pipeline.sql_catalog import SqlDialect, ddl_columns\n"
+        "SqlDialect('duckdb').render('grading/grade_predictions.sql')\n"
+        "ddl_columns('ddl/030_prediction_accuracy.sql')\n"
+        "print('sqlglot' in sys.modules)"
+    )
+    runs = [subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+            for _ in range(2)]
+    assert [r.stdout.strip() for r in runs] == ["True", "False"], [r.stderr[-1000:] for r in runs]
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_a_changed_text_is_translated_again(tmp_path, monkeypatch):
+    from grading_pipeline import sql_catalog
+
+    monkeypatch.setenv("GRADING_SQL_CACHE_DIR", str(tmp_path))
+    duckdb = sql_catalog.SqlDialect("duckdb")
+    first = duckdb.render_text("SELECT COUNTIF(x) AS n FROM nba_predictions.t")
+    second = duckdb.render_text("SELECT COUNTIF(y) AS n FROM nba_predictions.t")
+    assert "x IS TRUE" in first.replace("(", "").replace(")", "") and "y" in second and first != second

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from grading_pipeline.grading import GradingPolicy, aggregate_dates, grade_dates
+from grading_pipeline.grading import GradingPolicy, publish_dates
 from grading_pipeline_tests.conftest import fetch
 from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, actual, load, prediction, rule_cases
 
@@ -15,8 +15,7 @@ LENIENT = GradingPolicy(min_actuals_coverage=0.0)
 
 def graded(warehouse, **where) -> dict[tuple, dict]:
     with warehouse.session() as session:
-        grade_dates(session, GAME_DATE, GAME_DATE, LENIENT)
-        aggregate_dates(session, GAME_DATE, GAME_DATE)
+        publish_dates(session, GAME_DATE, GAME_DATE, policy=LENIENT)
     with warehouse._connection() as con:
         cur = con.execute("SELECT * FROM nba_predictions.prediction_accuracy WHERE game_date = ?", [GAME_DATE])
         cols = [d[0] for d in cur.description]
@@ -117,6 +116,6 @@ def test_a_range_joins_each_prediction_to_the_actuals_of_its_own_date(warehouse)
     load(warehouse, [prediction("alpha"), prediction("alpha", game_date=next_day)],
          [actual("alpha", 25), actual("alpha", 12, game_date=next_day)], dates=[GAME_DATE, next_day])
     with warehouse.session() as session:
-        grade_dates(session, GAME_DATE, next_day, LENIENT)
+        publish_dates(session, GAME_DATE, next_day, policy=LENIENT)
     got = fetch(warehouse, "SELECT game_date, actual_points FROM nba_predictions.prediction_accuracy ORDER BY 1")
     assert got == [(GAME_DATE, 25), (next_day, 12)]

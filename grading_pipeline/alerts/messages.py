@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from grading_pipeline.sql_catalog import business_key
+
 # Operator commands named in the alerts (one place to change them).
 CMD_LOCKS_LIST = "grading-pipeline locks list"
 CMD_LOCKS_FORCE_RELEASE = "grading-pipeline locks release {lock_type} {game_date}"
@@ -405,8 +407,11 @@ def check_failure_alert(
     dates = str(metadata_value(metadata.get("game_date")) or describe_partitions(partition, run_tags))
     title = f"Grading check failed ({severity}): {check_name} {dates}"
     summary = f"Asset check `{check_name}` on `{asset}` failed with severity {severity} for {dates}."
-    if blocking and severity == "ERROR":
-        summary += " It is blocking: the run failed and downstream assets were skipped in that run."
+    if metadata_value(metadata.get("published")) is False:
+        summary += (" It was found in the new rows before COMMIT: the write was ROLLED BACK and the "
+                    "previous version of the date(s) is kept, whole.")
+    elif blocking and severity == "ERROR":
+        summary += " It is blocking: the run failed."
     fields = (("Asset", asset), ("Check", check_name), ("Severity", severity), ("Date(s)", dates), ("Run", run_id))
     sections: list[tuple[str, str]] = []
     if description:
@@ -463,13 +468,12 @@ def duplicate_alert(
     if check_name == DUPLICATE_SWEEP_CHECK:
         status = (f"graded dates in {dates} contain duplicates (found by the daily duplicate sweep); "
                   "the deployment gate (`grading-pipeline sweep`) fails until they are removed")
+    elif metadata_value(metadata.get("published")) is False:
+        status = ("duplicates found in the new rows before COMMIT: the write was ROLLED BACK; "
+                  "prediction_accuracy and system_daily_performance keep their previous version of the "
+                  "date(s), and the run failed")
     else:
-        status = "grading completed but with duplicates"
-        if blocking and severity == "ERROR":
-            status += ("; BLOCKED downstream: the run failed and system_daily_performance was not "
-                       "computed from these rows in that run")
-        else:
-            status += "; downstream not blocked (it may have aggregated the duplicate rows)"
+        status = "the stored rows contain duplicates (the check was run on the table as it is)"
     fields = [
         ("Date", dates),
         ("Duplicate business keys", str(duplicate_keys if duplicate_keys is not None else "unknown")),
@@ -484,11 +488,18 @@ def duplicate_alert(
     bounds = (affected[0], affected[-1]) if affected else _date_bounds(dates)  # re-grading is idempotent
     rerun = (f"`{CMD_GRADE.format(start=bounds[0], end=bounds[1])}` (or re-execute the run in Dagster)"
              if bounds else "re-execute the run in Dagster")
-    action = "\n".join([
-        f"1. `{CMD_CLEANUP_DRY_RUN}`: see which duplicate rows would be removed.",
-        f"2. `{CMD_CLEANUP}`: remove them (one row per business key is kept).",
-        f"3. Re-run the date(s): {rerun}, so system_daily_performance is recomputed and the check passes.",
-    ])
+    if metadata_value(metadata.get("published")) is False:
+        action = "\n".join([
+            "1. Nothing to clean: no duplicate was committed. The grading produced them from its inputs: "
+            "look for a repeated box-score row (player_lookup, game_id) or prediction in the sample keys' date(s).",
+            f"2. Fix the input, then re-run the date(s): {rerun}.",
+        ])
+    else:
+        action = "\n".join([
+            f"1. `{CMD_CLEANUP_DRY_RUN}`: see which duplicate rows would be removed.",
+            f"2. `{CMD_CLEANUP}`: remove them (one row per business key is kept).",
+            f"3. Re-run the date(s): {rerun}, so system_daily_performance is recomputed and the check passes.",
+        ])
     sections = [("Action", action)]
     samples = metadata_value(metadata.get("sample_keys"))
     if isinstance(samples, str):
@@ -507,7 +518,7 @@ def duplicate_alert(
     links = (("View run in Dagster", run_url(webserver_base_url, run_id)),
              ("Asset checks", asset_url(webserver_base_url, asset_path) + "?view=checks"))
     summary = (f"{duplicate_keys if duplicate_keys is not None else 'Some'} business key(s) of `{asset}` have more than "
-               f"one row in {dates} (key: player_lookup, game_id, system_id, line_value; NULL counts as a value).")
+               f"one row in {dates} (key: {', '.join(business_key())}; NULL counts as a value).")
     return Alert(title=DUPLICATE_ALERT_TITLE, summary=summary, fields=tuple(fields), sections=tuple(sections),
                  links=links, kind="duplicates")
 

@@ -1,4 +1,3 @@
-from grading_pipeline.assets.prediction_accuracy import prediction_accuracy
-from grading_pipeline.assets.system_daily_performance import system_daily_performance
+from grading_pipeline.assets.graded_tables import grade_game_dates
 
-__all__ = ["prediction_accuracy", "system_daily_performance"]
+__all__ = ["grade_game_dates"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +26,9 @@ INPUT_DDL = ("ddl/010_player_prop_predictions.sql", "ddl/020_player_game_summary
 
 @dataclass(frozen=True)
 class Fence:
-    """A lock holder's fencing token for one date: a write commits only if no newer token has
-    claimed that date of that table."""
+    """A lock holder's fencing token for one date: claimed in the fence ledger when the lock is
+    taken; a write commits only if its token is still the one recorded for that date of that
+    table (a newer holder's claim replaces it)."""
 
     lock_type: str
     game_date: dt.date
@@ -36,16 +37,45 @@ class Fence:
 
 
 @dataclass(frozen=True)
-class PartitionWrite:
-    """What an atomic replacement of the dates [start_date, end_date] did, per date."""
+class TableWrite:
+    """One table's new rows for every date of a range: `select_sql` (bound to @start_date and
+    @end_date) replaces them; `summary_sql` reads per-date figures back inside the transaction."""
 
     table: str
+    select_sql: str
+    summary_sql: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """A query of `sql/checks/` run on the new rows before COMMIT. The rule, on every engine: a
+    blocking audit that returns any row stops the commit (the transaction is rolled back)."""
+
+    name: str
+    sql: str
+    blocking: bool
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What one write-audit-publish transaction over [start_date, end_date] did."""
+
     start_date: dt.date
     end_date: dt.date
-    rows_replaced: dict[dt.date, int]
-    per_date: dict[dt.date, dict[str, Any]] = field(default_factory=dict)  # the summary query's rows
-    rows_written: int = 0
-    seconds: float = 0.0
+    committed: bool  # False: a blocking audit found rows and everything was rolled back
+    blocked_by: tuple[str, ...]  # the blocking audits that found rows
+    rows_replaced: dict[str, dict[dt.date, int]]  # table -> date -> rows of the previous version
+    rows_written: dict[str, int]  # table -> rows inserted (also when rolled back)
+    summaries: dict[str, dict[dt.date, dict[str, Any]]]  # table -> date -> summary row
+    audit_rows: dict[str, list[dict[str, Any]]]  # audit name -> the rows it returned
+    seconds: float = 0.0  # the whole transaction
+    audit_seconds: float = 0.0  # the audits inside it
+
+
+def blocking_failures(audits: Sequence[AuditQuery], audit_rows: Mapping[str, list]) -> tuple[str, ...]:
+    """The publish rule: the blocking audits that returned any row (nothing is committed then)."""
+    return tuple(a.name for a in audits if a.blocking and audit_rows.get(a.name))
 
 
 class WarehouseSession(abc.ABC):
@@ -60,21 +90,23 @@ class WarehouseSession(abc.ABC):
         """Like `query`, for a BigQuery-dialect text derived from one of `sql/`."""
 
     @abc.abstractmethod
-    def replace_partitions(
+    def publish(
         self,
-        table: str,
         start_date: dt.date,
         end_date: dt.date,
-        select_sql: str,
-        summary_sql: str | None = None,
-        fences: Sequence[Fence] = (),
-    ) -> PartitionWrite:
-        """Replace every row of `table` dated in [start_date, end_date] by the rows of `select_sql`
-        (bound to the same dates), in one atomic unit.
+        writes: Sequence[TableWrite],
+        audits: Sequence[AuditQuery] = (),
+        fences: Mapping[str, Sequence[Fence]] | None = None,
+    ) -> Publication:
+        """Write, audit, publish, in ONE transaction: replace every row of each write's table dated
+        in [start_date, end_date] by its select's rows (dates outside are never touched), run the
+        audits on the new rows, then COMMIT, or ROLL BACK when a blocking audit returned a row (the
+        previous version of every date stays, whole). A crash, a retry or a concurrent writer never
+        leaves two copies or half a date.
 
-        A crash, a retry or a concurrent writer never leaves two copies or half a date. Each fence
-        is checked (no newer token claimed its date) and recorded in the same unit; dates outside
-        the range are never touched.
+        `fences` (table -> the fences of the dates) were claimed when the locks were taken: the
+        transaction modifies each fence row it holds and fails with FencedOutError unless it
+        modified all of them, so a holder whose lease was taken over cannot commit.
         """
 
     @abc.abstractmethod
@@ -98,6 +130,15 @@ class WarehouseSession(abc.ABC):
                     "lease ran out and another holder took the lock. Nothing was written."
                 )
         return [f for f in fences if newest.get(f.game_date, {}).get("fencing_token") != f.token]
+
+    def fenced_out(self, table: str, fences: Sequence[Fence], touched: int) -> FencedOutError:
+        """The error of a write that could modify only `touched` of its fence rows: names the newer
+        holder when one is recorded."""
+        self.unclaimed_fences(table, fences)  # raises, naming the newer token and its holder
+        return FencedOutError(
+            f"{table}: {len(fences) - touched} of the {len(fences)} fencing token(s) of this write are no "
+            "longer recorded in the fence ledger (claimed again, or the ledger was changed). Nothing was written."
+        )
 
     @abc.abstractmethod
     def missing_tables(self, tables: list[str]) -> list[str]:

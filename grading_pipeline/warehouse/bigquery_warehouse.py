@@ -6,17 +6,19 @@ The same SQL texts as DuckDB (`sql/`, BigQuery dialect) run here, with the logic
 
 How each write stays whole
 --------------------------
-* `replace_partitions` is ONE query job: a multi-statement transaction script
-  (`BEGIN TRANSACTION; fence check; fence record; count old rows; DELETE the dates; INSERT ...
-  SELECT; summary; COMMIT TRANSACTION; SELECT the figures`). BigQuery commits it whole or not at
-  all: a crash, a failed statement or a fenced-out writer rolls everything back, so a date never
-  has two copies or half a copy, and dates outside the range are never touched. A transaction that
-  conflicts with a concurrent one on the same table is cancelled by BigQuery ("Transaction is
-  aborted due to concurrent update"); the whole unit is then retried with bounded exponential
-  backoff, each retry logged.
-* The fence check raises inside the transaction (`ERROR('FENCED_OUT ...')`) when a newer token is
-  recorded for a date, so an older holder can never commit; it is checked first outside the
-  transaction too, for a clear message (same text as DuckDB's).
+* `publish` (write, audit, publish) is ONE query job: a multi-statement transaction script
+  (`BEGIN TRANSACTION; modify the fence rows and assert them; per table: count old rows, DELETE the
+  dates, INSERT ... SELECT; the audits and summaries into temp tables; IF a blocking audit found a
+  row THEN ROLLBACK ELSE COMMIT; SELECT every result`). BigQuery commits it whole or not at all: a
+  crash, a failed statement, a failed audit or a fenced-out writer leaves every date as it was, and
+  dates outside the range are never touched. A transaction that conflicts with a concurrent one on
+  the same table is cancelled by BigQuery ("Transaction is aborted due to concurrent update"); the
+  whole unit is then retried with bounded exponential backoff, each retry logged.
+* Fencing: the script UPDATEs this holder's row of every date in the fence ledger and asserts, in
+  the same transaction, that all of them matched (`ERROR('FENCED_OUT ...')` otherwise). Reading the
+  ledger alone would not do: BigQuery transactions run on a snapshot, so a successor's claim
+  committed after the snapshot would go unseen; modifying the rows makes that claim a conflicting
+  write, and one of the two transactions is aborted (ours is retried, then fails as fenced out).
 * `load_rows` (sample data, tests) never streams: rows go to a staging table by a load job
   (NEWLINE_DELIMITED_JSON), then one transaction deletes the replaced dates and inserts the staged
   rows; the staging table is dropped (and expires after an hour if the process dies first).
@@ -61,7 +63,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -75,18 +77,28 @@ from pydantic import Field, PrivateAttr
 from sqlglot import exp
 
 from grading_pipeline.errors import FencedOutError, MissingTableError
-from grading_pipeline.sql_catalog import SOURCE_DIALECT, SqlDialect, ddl_names, output_columns, read_sql
+from grading_pipeline.sql_catalog import (
+    SOURCE_DIALECT,
+    SqlDialect,
+    ddl_columns,
+    ddl_names,
+    output_columns,
+    read_sql,
+)
+from grading_pipeline.tables import FENCE_TABLE
 from grading_pipeline.warehouse.base import (
     INPUT_DDL,
     OUTPUT_DDL,
+    AuditQuery,
     Fence,
-    PartitionWrite,
+    Publication,
+    TableWrite,
     Warehouse,
     WarehouseSession,
+    blocking_failures,
 )
 
 DATASETS = ("nba_predictions", "nba_analytics")
-FENCE_TABLE = "nba_predictions.partition_write_fences"
 FENCED_OUT_MARK = "FENCED_OUT"
 STAGING_EXPIRY = dt.timedelta(hours=1)
 
@@ -187,7 +199,8 @@ class BigQueryWarehouse(Warehouse):
 
 @functools.cache
 def _dialect(project: str, prefix: str) -> SqlDialect:
-    return SqlDialect(SOURCE_DIALECT, dataset_names=tuple((d, f"{prefix}{d}") for d in DATASETS), catalog=project)
+    return SqlDialect(SOURCE_DIALECT, dataset_names=tuple((d, f"{prefix}{d}") for d in DATASETS), catalog=project,
+                      strip_comments=True)
 
 
 class BigQuerySession(WarehouseSession):
@@ -216,9 +229,17 @@ class BigQuerySession(WarehouseSession):
             spec = table_spec(name)
             ref = self._table_ref(spec.logical)
             try:
-                self.client.get_table(ref, retry=self.retry)
+                existing = self.client.get_table(ref, retry=self.retry)
             except gexc.NotFound:
                 self.client.create_table(spec.table(ref), exists_ok=True, retry=self.retry)
+                continue
+            # A table created by an older version gets the columns its DDL has gained since
+            # (NULLABLE: old rows and old queries keep working).
+            present = {f.name for f in existing.schema}
+            missing = [f for f in spec.schema if f.name not in present]
+            if missing:
+                existing.schema = [*existing.schema, *(bigquery.SchemaField(f.name, f.field_type, mode="NULLABLE") for f in missing)]
+                self.client.update_table(existing, ["schema"], retry=self.retry)
 
     def _table_ref(self, logical: str) -> bigquery.TableReference:
         dataset, table = logical.split(".")
@@ -241,13 +262,13 @@ class BigQuerySession(WarehouseSession):
         return self._rows(self._render(sql_name), params)
 
     def query_text(self, sql_text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self._rows(_render_text(self.dialect, sql_text), params)
+        return self._rows(self.dialect.render_text(sql_text), params)
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return [dict(row.items()) for row in self._run(sql, params)]
 
     def _render(self, sql_name: str) -> str:
-        return _render_name(self.dialect, sql_name)
+        return self.dialect.render(sql_name)
 
     def _run(self, sql: str, params: dict[str, Any]) -> bigquery.table.RowIterator:
         """One query job (a statement or a script); a missing table is a MissingTableError."""
@@ -347,86 +368,125 @@ class BigQuerySession(WarehouseSession):
         return statements, params
 
     def _run_script(
-        self, statements: list[str], params: dict[str, Any], table: str, fences: Sequence[Fence] = ()
+        self, statements: list[str], params: dict[str, Any], writes: Sequence[TableWrite] | str,
+        fences: Mapping[str, Sequence[Fence]] | Sequence[Fence] = (),
     ) -> bigquery.table.RowIterator:
         script = ";\n".join(statements) + ";"
+        tables = [writes] if isinstance(writes, str) else [w.table for w in writes]
+        by_table = fences if isinstance(fences, Mapping) else {tables[0]: fences}
         try:
             return self._run(script, params)
         except gexc.GoogleAPICallError as error:
             if FENCED_OUT_MARK in _message(error):
-                # A newer holder claimed a date between the check and the transaction.
-                if fences:
-                    self.unclaimed_fences(table, fences)  # raises with the holder and token
+                # A newer holder claimed a date: name it (raises), else say what is known.
+                for table in tables:
+                    if by_table.get(table):
+                        self.unclaimed_fences(table, by_table[table])
                 raise FencedOutError(
-                    f"{table}: a newer fencing token claimed a date of this write while it ran. "
-                    "Nothing was written."
+                    f"{', '.join(tables)}: a fencing token of this write is no longer the recorded one "
+                    "(another holder claimed a date while it ran). Nothing was written."
                 ) from error
             raise
 
-    def replace_partitions(
+    def _touch_fence_statements(self, table: str, fences: Sequence[Fence], n: int) -> tuple[list[str], dict[str, Any]]:
+        """Modify this holder's fence row of every date, then assert that all of them matched."""
+        fence_table = self.dialect.table(FENCE_TABLE)
+        ours = (
+            f"recorded.table_name = @fence_table_{n} AND EXISTS(SELECT 1 FROM UNNEST(@fences_{n}) AS fence "
+            "WHERE fence.game_date = recorded.game_date AND fence.fencing_token = recorded.fencing_token)"
+        )
+        statements = [
+            f"UPDATE {fence_table} AS recorded SET last_written_at = CURRENT_TIMESTAMP() WHERE {ours}",
+            f"SELECT IF((SELECT COUNT(*) FROM {fence_table} AS recorded WHERE {ours}) <> @fence_count_{n}, "
+            f"ERROR('{FENCED_OUT_MARK}: a fencing token of this write is no longer the recorded one'), 0)",
+        ]
+        params = {f"fence_table_{n}": table, f"fences_{n}": _fence_parameter(f"fences_{n}", fences),
+                  f"fence_count_{n}": len(fences)}
+        return statements, params
+
+    def publish(
         self,
-        table: str,
         start_date: dt.date,
         end_date: dt.date,
-        select_sql: str,
-        summary_sql: str | None = None,
-        fences: Sequence[Fence] = (),
-    ) -> PartitionWrite:
+        writes: Sequence[TableWrite],
+        audits: Sequence[AuditQuery] = (),
+        fences: Mapping[str, Sequence[Fence]] | None = None,
+    ) -> Publication:
         started = time.perf_counter()
-        target = self.dialect.table(table)
         in_range = "game_date BETWEEN @start_date AND @end_date"
-        selected = output_columns(select_sql)
-        if "*" in selected:  # e.g. the cleanup's copy: same columns, in the table's own order
-            selected = [f.name for f in table_spec_for(table).schema]
-        columns = ", ".join(selected)
-        summary = self._render(summary_sql) if summary_sql else f"SELECT DISTINCT game_date FROM {target} WHERE {in_range}"
-        base_params = {"start_date": start_date, "end_date": end_date}
-
-        def attempt() -> PartitionWrite:
-            statements: list[str] = ["BEGIN TRANSACTION"]
-            params = dict(base_params)
-            if fences:
-                unclaimed = self.unclaimed_fences(table, fences)
-                fence_statements, fence_params = self._fence_statements(table, fences, unclaimed)
+        # Temp tables get unique names: bqemulator keeps them as tables of a dataset after the
+        # script (BigQuery drops them with it).
+        suffix = uuid.uuid4().hex[:12]
+        statements: list[str] = ["BEGIN TRANSACTION"]
+        params: dict[str, Any] = {"start_date": start_date, "end_date": end_date}
+        results: list[tuple[str, str, str]] = []  # (part, name, temp table)
+        fenced = [(w.table, (fences or {}).get(w.table, ())) for w in writes]
+        for n, (table, table_fences) in enumerate(fenced):
+            if table_fences:
+                fence_statements, fence_params = self._touch_fence_statements(table, table_fences, n)
                 statements += fence_statements
                 params.update(fence_params)
-            # Temp tables get unique names: bqemulator keeps them as tables of a dataset after the
-            # script (BigQuery drops them with it).
-            before, after, summarized = (f"_{n}_{uuid.uuid4().hex[:12]}" for n in ("rows_before", "rows_after", "summary"))
+        for n, write in enumerate(writes):
+            target = self.dialect.table(write.table)
+            selected = output_columns(write.select_sql)
+            if "*" in selected:  # e.g. the cleanup's copy: same columns, in the table's own order
+                selected = [f.name for f in table_spec_for(write.table).schema]
+            before, after = f"_before_{n}_{suffix}", f"_after_{n}_{suffix}"
             statements += [
                 f"CREATE TEMP TABLE {before} AS\nSELECT game_date, COUNT(*) AS row_count FROM {target}\n"
                 f"WHERE {in_range} GROUP BY game_date",
                 f"DELETE FROM {target} WHERE {in_range}",
-                f"INSERT INTO {target} ({columns})\n{self._render(select_sql)}",
+                f"INSERT INTO {target} ({', '.join(selected)})\n{self._render(write.select_sql)}",
                 f"CREATE TEMP TABLE {after} AS\nSELECT game_date, COUNT(*) AS row_count FROM {target}\n"
                 f"WHERE {in_range} GROUP BY game_date",
-                f"CREATE TEMP TABLE {summarized} AS\n{summary}",
-                "COMMIT TRANSACTION",
-                # Figures read inside the transaction, returned after it (temp tables only).
-                "SELECT\n"
-                "  COALESCE(after.game_date, before.game_date) AS __game_date,\n"
-                "  after.row_count AS __rows_written,\n"
-                "  before.row_count AS __rows_replaced,\n"
-                "  summary.game_date IS NOT NULL AS __summarized,\n"
-                "  summary.*\n"
-                f"FROM {after} AS after\n"
-                f"FULL OUTER JOIN {before} AS before ON before.game_date = after.game_date\n"
-                f"LEFT JOIN {summarized} AS summary ON summary.game_date = COALESCE(after.game_date, before.game_date)",
             ]
-            rows = [dict(r.items()) for r in self._run_script(statements, params, table, fences)]
-            rows_replaced = {r["__game_date"]: r["__rows_replaced"] for r in rows if r["__rows_replaced"]}
-            # NUMERIC figures (e.g. ROUND(AVG(NUMERIC))) arrive as Decimal; DuckDB gives floats, and
-            # Dagster metadata takes no Decimal.
-            per_date = {
-                r["__game_date"]: {k: float(v) if isinstance(v, Decimal) else v
-                                   for k, v in r.items() if not k.startswith("__")}
-                for r in rows if r["__summarized"] and summary_sql
-            }
-            rows_written = sum(r["__rows_written"] or 0 for r in rows)
-            return PartitionWrite(table, start_date, end_date, rows_replaced, per_date, rows_written,
-                                  time.perf_counter() - started)
+            results += [("before", write.table, before), ("after", write.table, after)]
+            if write.summary_sql:
+                summary = f"_summary_{n}_{suffix}"
+                statements.append(f"CREATE TEMP TABLE {summary} AS\n{self._render(write.summary_sql)}")
+                results.append(("summary", write.table, summary))
+        blocking = []
+        for n, audit in enumerate(audits):
+            found = f"_audit_{n}_{suffix}"
+            statements.append(f"CREATE TEMP TABLE {found} AS\n{self._render(audit.sql)}")
+            params.update(audit.params)
+            results.append(("audit", audit.name, found))
+            if audit.blocking:
+                blocking.append(f"EXISTS(SELECT 1 FROM {found})")
+        # The publish rule of warehouse.base.blocking_failures, inside the transaction.
+        if blocking:
+            statements.append(
+                f"IF {' OR '.join(blocking)} THEN\n  ROLLBACK TRANSACTION;\nELSE\n  COMMIT TRANSACTION;\nEND IF"
+            )
+        else:
+            statements.append("COMMIT TRANSACTION")
+        # Every figure read inside the transaction, returned after it (temp tables only).
+        statements.append("\nUNION ALL\n".join(
+            f"SELECT '{part}' AS part, '{name}' AS name, TO_JSON_STRING(t) AS row FROM {temp} AS t"
+            for part, name, temp in results
+        ))
 
-        return self._with_retries(f"replace {table} {start_date}..{end_date}", attempt)
+        def attempt() -> Publication:
+            rows = list(self._run_script(statements, params, writes, fences or {}))
+            return self._publication(start_date, end_date, writes, audits, rows, started)
+
+        return self._with_retries(f"publish {start_date}..{end_date}", attempt)
+
+    def _publication(
+        self, start_date: dt.date, end_date: dt.date, writes: Sequence[TableWrite], audits: Sequence[AuditQuery],
+        rows: list[Any], started: float,
+    ) -> Publication:
+        parts: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in rows:
+            parts.setdefault((row["part"], row["name"]), []).append(_from_json(json.loads(row["row"])))
+        replaced = {w.table: {r["game_date"]: r["row_count"] for r in parts.get(("before", w.table), [])} for w in writes}
+        written = {w.table: sum(r["row_count"] for r in parts.get(("after", w.table), [])) for w in writes}
+        summaries = {w.table: {r["game_date"]: r for r in parts.get(("summary", w.table), [])}
+                     for w in writes if w.summary_sql}
+        audit_rows = {a.name: parts.get(("audit", a.name), []) for a in audits}
+        blocked = blocking_failures(audits, audit_rows)
+        return Publication(start_date, end_date, not blocked, blocked, replaced, written, summaries, audit_rows,
+                           time.perf_counter() - started)
 
     def load_rows(self, table: str, frame: Any, replace_dates: list[dt.date] | None = None) -> int:
         spec = table_spec_for(table)
@@ -475,25 +535,6 @@ class BigQuerySession(WarehouseSession):
 
 
 # -- SQL rendering -------------------------------------------------------------------------------
-
-
-def _strip_comments(expression: exp.Expression) -> exp.Expression:
-    """Comments are dropped before sending: bqemulator binds `@name` even inside a comment."""
-    expression = expression.copy()
-    for node in expression.walk():
-        node.comments = None
-    return expression
-
-
-@functools.cache
-def _render_name(dialect: SqlDialect, sql_name: str) -> str:
-    return _render_text(dialect, read_sql(sql_name))
-
-
-def _render_text(dialect: SqlDialect, text: str) -> str:
-    return ";\n".join(
-        dialect.render_expression(_strip_comments(e)) for e in sqlglot.parse(text, read=SOURCE_DIALECT) if e
-    )
 
 
 # -- query parameters ----------------------------------------------------------------------------
@@ -579,16 +620,10 @@ class TableSpec:
 
     def __init__(self, ddl_name: str):
         create = sqlglot.parse_one(read_sql(ddl_name), read=SOURCE_DIALECT)
-        if not isinstance(create, exp.Create):
-            raise ValueError(f"{ddl_name} is not a CREATE TABLE")
-        table = create.this.this
-        self.logical = f"{table.db}.{table.name}"
-        self.schema: list[bigquery.SchemaField] = []
-        for column in create.find_all(exp.ColumnDef):
-            required = any(isinstance(c.kind, exp.NotNullColumnConstraint) for c in column.constraints)
-            self.schema.append(bigquery.SchemaField(
-                column.name, column.kind.sql(SOURCE_DIALECT).upper(), mode="REQUIRED" if required else "NULLABLE",
-            ))
+        self.logical, columns = ddl_columns(ddl_name)
+        self.schema: list[bigquery.SchemaField] = [
+            bigquery.SchemaField(c.name, c.bigquery_type, mode="REQUIRED" if c.required else "NULLABLE") for c in columns
+        ]
         self.types = {f.name: f.field_type for f in self.schema}
         self.partition_field: str | None = None
         self.clustering: list[str] | None = None
@@ -672,3 +707,10 @@ def _ndjson(frame: Any, columns: list[str], types: dict[str, str]) -> bytes:
     for record in frame[columns].itertuples(index=False, name=None):
         lines.append(json.dumps({c: _json_value(v, types[c]) for c, v in zip(columns, record)}))
     return ("\n".join(lines) + "\n").encode()
+
+
+def _from_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A temp table's row as TO_JSON_STRING wrote it, with dates back as dates."""
+    if isinstance(row.get("game_date"), str):
+        row["game_date"] = dt.date.fromisoformat(row["game_date"])
+    return row

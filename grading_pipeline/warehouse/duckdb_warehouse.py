@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,18 +20,21 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from grading_pipeline.errors import MissingTableError
-from grading_pipeline.sql_catalog import SqlDialect
+from grading_pipeline.sql_catalog import SqlDialect, ddl_columns
+from grading_pipeline.tables import FENCE_TABLE
 from grading_pipeline.warehouse.base import (
     INPUT_DDL,
     OUTPUT_DDL,
+    AuditQuery,
     Fence,
-    PartitionWrite,
+    Publication,
+    TableWrite,
     Warehouse,
     WarehouseSession,
+    blocking_failures,
 )
 
 DATASETS = ("nba_predictions", "nba_analytics")
-FENCE_TABLE = "nba_predictions.partition_write_fences"
 DUCKDB = SqlDialect("duckdb")
 
 
@@ -91,6 +94,22 @@ class DuckDBSession(WarehouseSession):
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
         for name in ddl_names:
             self.con.execute(DUCKDB.render(name))
+        self._add_missing_columns(ddl_names)
+
+    def _add_missing_columns(self, ddl_names: tuple[str, ...]) -> None:
+        """A table created by an older version gets the columns its DDL has gained since (nullable,
+        so old rows and old queries keep working)."""
+        present = {
+            (f"{schema}.{table}", column)
+            for schema, table, column in self.con.execute(
+                "SELECT table_schema, table_name, column_name FROM information_schema.columns"
+            ).fetchall()
+        }
+        for name in ddl_names:
+            table, columns = ddl_columns(name)
+            for column in columns:
+                if (table, column.name) not in present:
+                    self.con.execute(f"ALTER TABLE {table} ADD COLUMN {column.name} {column.type_in('duckdb')}")
 
     def _execute(self, sql: str, params: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
         try:
@@ -163,36 +182,69 @@ class DuckDBSession(WarehouseSession):
             [(table, f.game_date, f.lock_type, f.token, f.holder_id) for f in unclaimed],
         )
 
-    def replace_partitions(
+    def publish(
         self,
-        table: str,
         start_date: dt.date,
         end_date: dt.date,
-        select_sql: str,
-        summary_sql: str | None = None,
-        fences: Sequence[Fence] = (),
-    ) -> PartitionWrite:
+        writes: Sequence[TableWrite],
+        audits: Sequence[AuditQuery] = (),
+        fences: Mapping[str, Sequence[Fence]] | None = None,
+    ) -> Publication:
         started = time.perf_counter()
         params = {"start_date": start_date, "end_date": end_date}
         in_range = "game_date BETWEEN $start_date AND $end_date"
-        select = DUCKDB.render(select_sql)
+        replaced: dict[str, dict[dt.date, int]] = {}
+        written: dict[str, int] = {}
         self.con.begin()
         try:
-            self._claim_fences(table, fences)
-            rows_replaced = dict(
-                self._execute(f"SELECT game_date, COUNT(*) FROM {table} WHERE {in_range} GROUP BY game_date", params).fetchall()
-            )
-            self._execute(f"DELETE FROM {table} WHERE {in_range}", params)
-            (rows_written,) = self._execute(
-                f"INSERT INTO {table} BY NAME {select}", _used_params(select, params)
-            ).fetchone()
-            per_date = {row["game_date"]: row for row in self.query(summary_sql, params)} if summary_sql else {}
-            self._commit()
+            for write in writes:
+                self._touch_fences(write.table, (fences or {}).get(write.table, ()))
+            for write in writes:
+                replaced[write.table] = dict(self._execute(
+                    f"SELECT game_date, COUNT(*) FROM {write.table} WHERE {in_range} GROUP BY game_date", params
+                ).fetchall())
+                self._execute(f"DELETE FROM {write.table} WHERE {in_range}", params)
+                select = DUCKDB.render(write.select_sql)
+                (written[write.table],) = self._execute(
+                    f"INSERT INTO {write.table} BY NAME {select}", _used_params(select, params)
+                ).fetchone()
+            self._staged(writes)
+            audit_started = time.perf_counter()
+            audit_rows = {a.name: self.query(a.sql, {**params, **a.params}) for a in audits}
+            audit_seconds = time.perf_counter() - audit_started
+            summaries = {
+                w.table: {row["game_date"]: row for row in self.query(w.summary_sql, params)}
+                for w in writes if w.summary_sql
+            }
+            blocked = blocking_failures(audits, audit_rows)
+            if blocked:
+                self.con.rollback()
+            else:
+                self._commit()
         except BaseException:
             self.con.rollback()
             raise
-        return PartitionWrite(table, start_date, end_date, rows_replaced, per_date, rows_written,
-                              time.perf_counter() - started)
+        return Publication(start_date, end_date, not blocked, blocked, replaced, written, summaries, audit_rows,
+                           time.perf_counter() - started, audit_seconds)
+
+    def _touch_fences(self, table: str, fences: Sequence[Fence]) -> None:
+        """Inside the write's transaction: modify this holder's fence row of every date, and fail
+        unless all of them were still there (a newer holder's claim replaces them)."""
+        if not fences:
+            return
+        (touched,) = self._execute(
+            f"UPDATE {FENCE_TABLE} AS recorded SET last_written_at = current_timestamp "
+            "FROM (SELECT UNNEST($dates) AS game_date, UNNEST($tokens) AS fencing_token) AS ours "
+            "WHERE recorded.table_name = $table_name AND recorded.game_date = ours.game_date "
+            "AND recorded.fencing_token = ours.fencing_token",
+            {"table_name": table, "dates": [f.game_date for f in fences], "tokens": [f.token for f in fences]},
+        ).fetchone()
+        if touched != len(fences):
+            raise self.fenced_out(table, fences, touched)
+
+    def _staged(self, writes: Sequence[TableWrite]) -> None:
+        """The new rows are in place, not yet audited. A seam of its own so that tests can corrupt
+        them (as a grading bug would) and see the audits refuse to publish."""
 
     def _commit(self) -> None:
         # A seam of its own so that crash tests can stop a real process just before COMMIT.

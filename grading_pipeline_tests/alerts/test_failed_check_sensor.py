@@ -118,7 +118,7 @@ def test_the_duplicate_alert_says_date_count_status_action_samples_and_run(insta
     text = message["text"]
     assert message["blocks"][0]["text"]["text"] == "Grading Duplicate Alert"
     assert "Date: 2026-01-17" in text and "Duplicate business keys: 2" in text and "Extra rows: 3" in text
-    assert "Status: grading completed but with duplicates; BLOCKED downstream" in text
+    assert "Status: the stored rows contain duplicates" in text  # a check of the table as it is
     assert text.index("grading-pipeline cleanup --dry-run") < text.index("`grading-pipeline cleanup`")
     assert "grading-pipeline grade --start 2026-01-17 --end 2026-01-17" in text
     assert "lebronjames | 20260117_LAL_BOS | catboost_v8 | line 25.5 | ×2" in text
@@ -228,3 +228,37 @@ def test_first_tick_skips_runs_older_than_the_lookback(instance, slack_server, s
     grade(instance, partition="2026-01-18", coverage=0.1)
     tick(failed_check_sensor, instance, slack_alerts, result.cursor)
     assert titles(slack_server) == ["Grading check failed (WARN): actuals_coverage 2026-01-18"]
+
+
+def test_one_check_failed_on_several_dates_of_a_range_is_one_alert_naming_them():
+    """A range run records one evaluation per date; the alert groups them per check."""
+    from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetKey
+
+    from grading_pipeline.sensors import merged_check_metadata
+
+    evaluations = [
+        AssetCheckEvaluation(asset_key=AssetKey(["nba_predictions", "prediction_accuracy"]),
+                             check_name="no_duplicate_business_keys", passed=False, severity=AssetCheckSeverity.ERROR,
+                             blocking=True, partition=day, description=f"{n} duplicate business keys",
+                             metadata={"duplicate_keys": n, "extra_rows": n, "published": False,
+                                       "sample_keys": json.dumps([{**SAMPLE_KEYS[0], "game_date": day}])})
+        for day, n in (("2026-01-03", 2), ("2026-01-04", 1), ("2026-01-09", 4))
+    ]
+    merged = merged_check_metadata(evaluations)
+    assert merged["game_date"] == "2026-01-03..2026-01-04, 2026-01-09"
+    assert (merged["duplicate_keys"], merged["extra_rows"]) == (7, 7) and merged["published"] is False
+    assert merged["per_date"] == {"2026-01-03": 2, "2026-01-04": 1, "2026-01-09": 4}
+    alert = check_failure_alert_of(merged)
+    text = alert.plain_text()
+    assert "Dates with duplicates: 2026-01-03..2026-01-04, 2026-01-09" in text and "ROLLED BACK" in text
+    assert "grading-pipeline grade --start 2026-01-03 --end 2026-01-09" in text
+
+
+def check_failure_alert_of(metadata):
+    from grading_pipeline.alerts.messages import check_failure_alert
+
+    return check_failure_alert(
+        asset_path=["nba_predictions", "prediction_accuracy"], check_name="no_duplicate_business_keys", severity="ERROR",
+        partition=metadata["game_date"], blocking=True, description=None, metadata=metadata, run_id="r1",
+        run_tags={}, webserver_base_url=WEBSERVER,
+    )

@@ -10,7 +10,7 @@ from grading_pipeline.alerts.messages import (
     compact_dates,
     describe_partitions,
 )
-from grading_pipeline.sensors import all_sensors, parse_markdown_table
+from grading_pipeline.sensors import all_sensors
 
 
 def test_the_daily_sweep_is_a_duplicate_alert_naming_the_dates_to_regrade():
@@ -44,17 +44,6 @@ def test_slack_limits_and_escaping():
     error = blocks[-1]["text"]["text"]
     assert len(error) <= 3000 and error.endswith("\n```")  # a truncated code block is closed
     assert len(alert.slack_text()) <= 40_000
-
-
-def test_markdown_table_rows_even_with_a_separator_inside_a_reason():
-    table = ("| game_date | rows_graded | lock_held | lock_unlocked_reason | lock_wait_seconds |\n"
-             "|---|---|---|---|---|\n"
-             "| 2026-01-01 | 10 | True |  | 0.1 |\n"
-             "| 2026-01-02 | 12 | False | backend down: 503 | deadline | 0.0 |")
-    rows = parse_markdown_table(table)
-    assert rows[0]["lock_held"] == "True" and rows[0]["lock_unlocked_reason"] == ""
-    assert rows[1] == {"game_date": "2026-01-02", "rows_graded": "12", "lock_held": "False",
-                       "lock_unlocked_reason": "backend down: 503 | deadline", "lock_wait_seconds": "0.0"}
 
 
 def test_dates_and_partitions_are_described_compactly():

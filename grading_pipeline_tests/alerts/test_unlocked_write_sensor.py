@@ -1,20 +1,18 @@
 """unlocked_write_sensor on the project's real assets: a date written without its lock (locking
 switched off, or the lock store unreachable with proceed_when_unavailable) is alerted once per run
-and asset, single-date runs (materialization metadata) and range runs (per-date observations)."""
+and asset, single-date runs and range runs alike (each date's materialization metadata is its own)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from dagster import materialize
-
-from grading_pipeline.assets import prediction_accuracy, system_daily_performance
 from grading_pipeline.resources.partition_lock import PartitionLockResource
 from grading_pipeline.sample_data import generate_season
 from grading_pipeline.sensors import unlocked_write_sensor
 from grading_pipeline_tests.alerts.conftest import WEBSERVER, tick
-from grading_pipeline_tests.conftest import RANGE_END_TAG, RANGE_START_TAG
+from grading_pipeline.tables import PREDICTION_ACCURACY
+from grading_pipeline_tests.conftest import materialize_graded
 from grading_pipeline_tests.support.warehouse_rows import ACTUALS, PREDICTIONS
 
 START = dt.date(2025, 10, 21)
@@ -34,14 +32,9 @@ def lock(tmp_path, **config) -> PartitionLockResource:
                                  poll_interval_seconds=0.05, lease_seconds=30, **config)
 
 
-def run(instance, warehouse, partition_lock, start: dt.date, end: dt.date | None = None, assets=None):
-    selection = assets or [prediction_accuracy, system_daily_performance]
+def run(instance, warehouse, partition_lock, start: dt.date, end: dt.date | None = None, selection=None):
     resources = {"warehouse": warehouse, "partition_lock": partition_lock}
-    if end is None:
-        result = materialize(selection, partition_key=start.isoformat(), resources=resources, instance=instance)
-    else:
-        tags = {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
-        result = materialize(selection, tags=tags, resources=resources, instance=instance)
+    result = materialize_graded(resources, instance, start, end, selection)
     assert result.success
     return result
 
@@ -70,18 +63,20 @@ def test_a_date_written_with_locking_disabled_is_alerted_once_per_asset(season, 
     assert f"{WEBSERVER}/runs/{result.run_id}" in text
 
 
-def test_a_range_run_lists_its_dates_from_the_per_date_observations(season, instance, warehouse, tmp_path,
-                                                                    slack_server, slack_alerts):
+def test_a_range_run_lists_its_dates_from_each_dates_metadata(season, instance, warehouse, tmp_path,
+                                                              slack_server, slack_alerts):
     unreachable = PartitionLockResource(backend="sqlite", sqlite_path=str(tmp_path), proceed_when_unavailable=True)
     first, last = START, START + dt.timedelta(days=3)
-    result = run(instance, warehouse, unreachable, first, last, assets=[prediction_accuracy])
+    # Grading alone re-aggregates its dates: both tables were written unlocked.
+    result = run(instance, warehouse, unreachable, first, last, selection=[PREDICTION_ACCURACY.asset_key])
 
     cursor = tick(unlocked_write_sensor, instance, slack_alerts, None).cursor
     tick(unlocked_write_sensor, instance, slack_alerts, cursor)
 
-    [message] = slack_server.messages  # one alert for the run and asset, not one per partition
-    text = message["text"]
-    assert message["blocks"][0]["text"]["text"] == f"Written WITHOUT the partition lock: prediction_accuracy {first}..{last}"
+    alerts = by_title(slack_server)  # one alert per asset of the run, not one per partition
+    assert set(alerts) == {f"Written WITHOUT the partition lock: {name} {first}..{last}"
+                           for name in ("prediction_accuracy", "system_daily_performance")}
+    text = alerts[f"Written WITHOUT the partition lock: prediction_accuracy {first}..{last}"]
     assert f"Dates: {first}..{last}" in text and "wrote 4 date(s)" in text
     assert "• lock backend sqlite unavailable: SQLite lock store" in text
     assert f"Run partitions: {first}..{last}" in text and result.run_id in text
@@ -100,36 +95,11 @@ def test_locked_writes_are_not_alerted(season, instance, warehouse, tmp_path, sl
 def test_slack_down_keeps_the_alert_for_the_next_tick(season, instance, warehouse, tmp_path, slack_server,
                                                       slack_alerts, slack_down):
     cursor = tick(unlocked_write_sensor, instance, slack_alerts, None).cursor
-    run(instance, warehouse, lock(tmp_path, enabled=False), season.game_dates[0], assets=[prediction_accuracy])
+    run(instance, warehouse, lock(tmp_path, enabled=False), season.game_dates[0])
 
     with pytest.raises(Exception, match="could not reach Slack"):
         tick(unlocked_write_sensor, instance, slack_down, cursor)
     for _ in range(2):
         cursor = tick(unlocked_write_sensor, instance, slack_alerts, cursor).cursor
 
-    assert len(slack_server.messages) == 1
-
-
-def test_range_unlocked_dates_metadata_and_per_date_observations_are_read(instance, slack_server, slack_alerts):
-    from dagster import AssetObservation, AssetSpec, DailyPartitionsDefinition, MaterializeResult, multi_asset
-
-    days = DailyPartitionsDefinition(start_date="2026-01-01")
-    reason = "lock backend firestore unavailable: 503 | deadline exceeded"
-
-    @multi_asset(specs=[AssetSpec(["nba_predictions", "prediction_accuracy"], partitions_def=days),
-                        AssetSpec(["nba_predictions", "system_daily_performance"], partitions_def=days)])
-    def both(context):
-        for date in ("2026-01-02", "2026-01-03"):
-            context.log_event(AssetObservation(asset_key=["nba_predictions", "system_daily_performance"], partition=date,
-                                               metadata={"lock_held": False, "lock_unlocked_reason": reason}))
-        yield MaterializeResult(asset_key=["nba_predictions", "prediction_accuracy"], metadata={
-            "range_dates": 3, "range_unlocked_dates": {"2026-01-01": reason, "2026-01-03": reason}})
-        yield MaterializeResult(asset_key=["nba_predictions", "system_daily_performance"], metadata={"range_dates": 3})
-
-    cursor = tick(unlocked_write_sensor, instance, slack_alerts, None).cursor
-    assert materialize([both], instance=instance, tags={RANGE_START_TAG: "2026-01-01", RANGE_END_TAG: "2026-01-03"}).success
-    tick(unlocked_write_sensor, instance, slack_alerts, cursor)
-
-    alerts = by_title(slack_server)
-    assert f"• {reason} — 2026-01-01, 2026-01-03" in alerts["Written WITHOUT the partition lock: prediction_accuracy 2026-01-01, 2026-01-03"]
-    assert f"• {reason} — 2026-01-02..2026-01-03" in alerts["Written WITHOUT the partition lock: system_daily_performance 2026-01-02..2026-01-03"]
+    assert len(slack_server.messages) == 2  # one per asset, each exactly once

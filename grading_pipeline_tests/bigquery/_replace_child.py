@@ -22,7 +22,8 @@ def main() -> int:
     parser.add_argument("--start-at", type=float, default=0.0)
     args = parser.parse_args()
 
-    from grading_pipeline.grading import GradingPolicy, aggregate_dates, grade_dates
+    from grading_pipeline.grading import GradingPolicy, publish_dates
+    from grading_pipeline.tables import PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE
     from grading_pipeline.warehouse.bigquery_warehouse import BigQueryWarehouse
 
     warehouse = BigQueryWarehouse(
@@ -30,17 +31,18 @@ def main() -> int:
         retry_initial_seconds=0.2, api_deadline_seconds=30.0, job_timeout_seconds=120.0,
     )
     day = dt.date.fromisoformat(args.date)
+    ACCURACY, PERFORMANCE = PREDICTION_ACCURACY.name, SYSTEM_DAILY_PERFORMANCE.name
     with warehouse.session() as session:
         session.query("reports/graded_dates.sql", {"start_date": day, "end_date": day})  # warm up
         time.sleep(max(0.0, args.start_at - time.time()))
         for _ in range(args.times):
-            _, graded = grade_dates(session, day, day, GradingPolicy())
-            performance = aggregate_dates(session, day, day)
+            published = publish_dates(session, day, day, policy=GradingPolicy()).publication
             print(json.dumps({
                 "pid": os.getpid(),
-                "rows_written": graded.rows_written,
-                "rows_replaced": graded.rows_replaced.get(day, 0),
-                "performance_rows": performance.rows_written,
+                "committed": published.committed,
+                "rows_written": published.rows_written[ACCURACY],
+                "rows_replaced": published.rows_replaced[ACCURACY].get(day, 0),
+                "performance_rows": published.rows_written[PERFORMANCE],
             }), flush=True)
     return 0
 

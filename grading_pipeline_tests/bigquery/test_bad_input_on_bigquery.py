@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grading_pipeline.errors import ActualsNotLoadedError, BadInputError, MissingTableError
-from grading_pipeline.grading import GradingPolicy, grade_dates
+from grading_pipeline.grading import GradingPolicy, publish_dates
 from grading_pipeline_tests.bigquery.conftest import bq_rows
 from grading_pipeline_tests.support.warehouse_rows import ACTUALS, GAME_DATE, actual, frame, load, prediction
 
@@ -16,7 +16,7 @@ OTHER_GAME = "20251103_LAL_BOS"
 
 def grade(warehouse, policy=GradingPolicy()):
     with warehouse.session() as session:
-        return grade_dates(session, GAME_DATE, GAME_DATE, policy)
+        return publish_dates(session, GAME_DATE, GAME_DATE, policy=policy)
 
 
 def graded_rows(warehouse) -> list[dict]:
@@ -66,17 +66,17 @@ def test_rows_with_null_key_columns_are_refused(graded_day, column):
 def test_a_write_that_fails_inside_the_transaction_rolls_back_whole(graded_day, monkeypatch):
     """A statement failing after the DELETE (here: an INSERT whose text is broken) leaves the
     date exactly as it was."""
-    from grading_pipeline.warehouse import bigquery_warehouse
+    from grading_pipeline.warehouse.bigquery_warehouse import BigQuerySession
 
     before = graded_rows(graded_day)
-    broken = bigquery_warehouse._render_name.__wrapped__
+    render_as_written = BigQuerySession._render
 
-    def render(dialect, name):
-        text = broken(dialect, name)
+    def render(self, name):
+        text = render_as_written(self, name)
         return text.replace("CURRENT_TIMESTAMP() AS graded_at", "ERROR('boom') AS graded_at") \
             if name == "grading/grade_predictions.sql" else text
 
-    monkeypatch.setattr(bigquery_warehouse, "_render_name", render)
+    monkeypatch.setattr(BigQuerySession, "_render", render)
     with pytest.raises(Exception, match="boom"):
         grade(graded_day)
     monkeypatch.undo()

@@ -9,7 +9,7 @@ import pytest
 from dagster import DagsterInstance
 
 from grading_pipeline.cleanup import cleanup_duplicates
-from grading_pipeline.grading import GradingPolicy, aggregate_dates, grade_dates
+from grading_pipeline.grading import GradingPolicy, publish_dates
 from grading_pipeline.resources.partition_lock import PartitionLockResource
 from grading_pipeline.sample_data import generate_season
 from grading_pipeline_tests.bigquery.conftest import bq_rows
@@ -32,8 +32,7 @@ def test_cleanup_on_bigquery(bq_warehouse, tmp_path):
     bq_warehouse.load_rows("nba_analytics.player_game_summary", season.actuals, season.game_dates)
     first, last = season.game_dates[0], season.game_dates[-1]
     with bq_warehouse.session() as session:
-        grade_dates(session, first, last, GradingPolicy())
-        aggregate_dates(session, first, last)
+        assert publish_dates(session, first, last, policy=GradingPolicy()).committed
     # The old system's failure on the middle date: every row graded a second time, an hour later.
     _insert_copies(bq_warehouse, season.game_dates[1])
     rows = count(bq_warehouse, "SELECT COUNT(*) AS n FROM nba_predictions.prediction_accuracy WHERE game_date IS NOT NULL")

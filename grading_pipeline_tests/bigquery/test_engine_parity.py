@@ -35,13 +35,15 @@ import datetime as dt
 
 import pytest
 
-from grading_pipeline.grading import ACCURACY_TABLE, PERFORMANCE_TABLE, GradingPolicy, aggregate_dates, grade_dates
+from grading_pipeline.grading import GradingPolicy, publish_dates
+from grading_pipeline.tables import PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE
 from grading_pipeline.sample_data import generate_season
 from grading_pipeline_tests.bigquery.conftest import bq_rows, duck_rows, table_rows
 
 pytestmark = pytest.mark.bigquery
 
 START = dt.date(2025, 11, 3)
+ACCURACY_TABLE, PERFORMANCE_TABLE = PREDICTION_ACCURACY.name, SYSTEM_DAILY_PERFORMANCE.name
 
 
 @pytest.fixture(scope="module")
@@ -59,22 +61,27 @@ def load_and_grade(warehouse, season, day_by_day: bool):
     with warehouse.session() as session:
         spans = [(d, d) for d in season.game_dates] if day_by_day else [(first, last)]
         for start, end in spans:
-            health, graded = grade_dates(session, start, end, GradingPolicy())
-            writes.append((health, graded, aggregate_dates(session, start, end)))
+            published = publish_dates(session, start, end, policy=GradingPolicy())
+            assert published.committed
+            writes.append(published)
     return writes
 
 
 def figures(writes):
-    """What the writes reported, per date, engine-independent."""
+    """What the writes reported, per date, engine-independent: source figures, rows written and
+    replaced, the per-date summaries, and every audit's findings."""
     out = {}
-    for health, graded, performance in writes:
-        for day, row in health.items():
+    for published in writes:
+        write = published.publication
+        for day, row in published.source_health.items():
             out[("health", day)] = row
-        for write in (graded, performance):
-            out[(write.table, "rows_written", write.start_date)] = write.rows_written
-            out[(write.table, "rows_replaced", write.start_date)] = write.rows_replaced
-            for day, row in write.per_date.items():
-                out[(write.table, "per_date", day)] = {k: _num(v) for k, v in row.items()}
+        for table in write.rows_written:
+            out[(table, "rows_written", write.start_date)] = write.rows_written[table]
+            out[(table, "rows_replaced", write.start_date)] = write.rows_replaced[table]
+            for day, row in write.summaries.get(table, {}).items():
+                out[(table, "per_date", day)] = {k: _num(v) for k, v in row.items()}
+        for name, rows in write.audit_rows.items():
+            out[("audit", name, write.start_date)] = [{k: _num(v) for k, v in r.items()} for r in rows]
     return out
 
 
@@ -96,7 +103,7 @@ def test_both_engines_grade_a_sample_season_identically(bq_warehouse, duck_wareh
         assert not mismatched, f"{table}: {len(mismatched)} rows differ, first: {mismatched[0]}"
 
     assert figures(bq_writes) == figures(duck_writes)
-    graded = sum(w[1].rows_written for w in bq_writes)
+    graded = sum(w.publication.rows_written[ACCURACY_TABLE] for w in bq_writes)
     assert graded == len(table_rows(bq_rows, bq_warehouse, ACCURACY_TABLE, first, last))
 
 
@@ -107,8 +114,8 @@ def test_every_check_and_report_query_runs_alike(bq_warehouse, duck_warehouse, s
     params = {"start_date": season.game_dates[0], "end_date": season.game_dates[-1], "sample_size": 20}
     names = [
         "checks/duplicate_business_keys.sql", "checks/performance_disagreements.sql",
-        "checks/performance_duplicates.sql", "checks/value_sanity.sql", "reports/duplicate_keys.sql",
-        "reports/graded_dates.sql", "grading/source_health.sql",
+        "checks/performance_duplicates.sql", "checks/value_sanity.sql", "checks/actuals_coverage.sql",
+        "checks/graded_rows_match_source.sql", "reports/graded_dates.sql", "grading/source_health.sql",
     ]
     with bq_warehouse.session() as bq, duck_warehouse.session() as duck:
         for name in names:

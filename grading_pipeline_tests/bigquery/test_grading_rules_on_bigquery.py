@@ -7,21 +7,22 @@ from decimal import Decimal
 
 import pytest
 
-from grading_pipeline.grading import ACCURACY_TABLE, PERFORMANCE_TABLE, GradingPolicy, aggregate_dates, grade_dates
+from grading_pipeline.grading import GradingPolicy, publish_dates
+from grading_pipeline.tables import PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE
 from grading_pipeline_tests.bigquery.conftest import bq_rows, duck_rows, table_rows
 from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, load, rule_cases
 
 pytestmark = pytest.mark.bigquery
 
 LENIENT = GradingPolicy(min_actuals_coverage=0.0)
+ACCURACY_TABLE, PERFORMANCE_TABLE = PREDICTION_ACCURACY.name, SYSTEM_DAILY_PERFORMANCE.name
 
 PREDICTIONS, ACTUALS = rule_cases()
 
 def grade(warehouse):
     load(warehouse, PREDICTIONS, ACTUALS)
     with warehouse.session() as session:
-        grade_dates(session, GAME_DATE, GAME_DATE, LENIENT)
-        aggregate_dates(session, GAME_DATE, GAME_DATE)
+        publish_dates(session, GAME_DATE, GAME_DATE, policy=LENIENT)
 
 
 @pytest.fixture

@@ -6,13 +6,15 @@ require_partition_filter), and the query parameters."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 
 import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
-from grading_pipeline.grading import ACCURACY_TABLE
+from grading_pipeline.tables import PREDICTION_ACCURACY
+from grading_pipeline.warehouse.base import TableWrite
 from grading_pipeline.warehouse.bigquery_warehouse import (
     BigQuerySession,
     BigQueryWarehouse,
@@ -24,6 +26,8 @@ from grading_pipeline.warehouse.bigquery_warehouse import (
 pytestmark = pytest.mark.bigquery
 
 DAY = dt.date(2025, 11, 3)
+ACCURACY_TABLE = PREDICTION_ACCURACY.name
+GRADE = TableWrite(ACCURACY_TABLE, "grading/grade_predictions.sql", "grading/partition_summary.sql")
 
 
 class FakeJob:
@@ -53,8 +57,11 @@ class FakeClient:
             self.scripts.append((sql, job_config.query_parameters))
             if self.failures:
                 return FakeJob(self.failures.pop(0))
-            return FakeJob([FakeRow(__game_date=DAY, __rows_written=3, __rows_replaced=2, __summarized=True,
-                                    game_date=DAY, rows_graded=3)])
+            return FakeJob([
+                FakeRow(part="before", name=ACCURACY_TABLE, row=json.dumps({"game_date": str(DAY), "row_count": 2})),
+                FakeRow(part="after", name=ACCURACY_TABLE, row=json.dumps({"game_date": str(DAY), "row_count": 3})),
+                FakeRow(part="summary", name=ACCURACY_TABLE, row=json.dumps({"game_date": str(DAY), "rows_graded": 3})),
+            ])
         return FakeJob([])
 
 
@@ -72,11 +79,10 @@ def test_a_unit_aborted_by_a_concurrent_update_is_retried_whole_and_each_retry_i
     client = FakeClient([concurrent(), concurrent(gexc.Conflict),
                          gexc.BadRequest("Could not serialize access to table p.x due to concurrent update")])
     with caplog.at_level(logging.WARNING):
-        write = session(client).replace_partitions(
-            ACCURACY_TABLE, DAY, DAY, "grading/grade_predictions.sql", "grading/partition_summary.sql")
+        published = session(client).publish(DAY, DAY, [GRADE])
     assert len(client.scripts) == 4
-    assert (write.rows_written, write.rows_replaced, write.per_date) == \
-           (3, {DAY: 2}, {DAY: {"game_date": DAY, "rows_graded": 3}})
+    assert (published.rows_written, published.rows_replaced, published.summaries, published.committed) == \
+           ({ACCURACY_TABLE: 3}, {ACCURACY_TABLE: {DAY: 2}}, {ACCURACY_TABLE: {DAY: {"game_date": DAY, "rows_graded": 3}}}, True)
     retries = [r for r in caplog.records if "lost a race with a concurrent write" in r.getMessage()]
     assert [f"attempt {n}/4 " in r.getMessage() for n, r in enumerate(retries, 1)] == [True, True, True]
 
@@ -84,29 +90,34 @@ def test_a_unit_aborted_by_a_concurrent_update_is_retried_whole_and_each_retry_i
 def test_retries_are_bounded_and_other_errors_are_not_retried():
     client = FakeClient([concurrent()] * 10)
     with pytest.raises(gexc.BadRequest, match="concurrent update"):
-        session(client).replace_partitions(ACCURACY_TABLE, DAY, DAY, "grading/grade_predictions.sql")
+        session(client).publish(DAY, DAY, [GRADE])
     assert len(client.scripts) == 4
 
     client = FakeClient([gexc.BadRequest("Syntax error: Unexpected keyword")])
     with pytest.raises(gexc.BadRequest, match="Syntax error"):
-        session(client).replace_partitions(ACCURACY_TABLE, DAY, DAY, "grading/grade_predictions.sql")
+        session(client).publish(DAY, DAY, [GRADE])
     assert len(client.scripts) == 1
     assert not is_concurrent_update(gexc.NotFound("Not found: Table p:d.t"))
 
 
-def test_the_write_is_one_parameterized_transaction_script():
+def test_the_write_is_one_parameterized_transaction_script_that_commits_only_when_the_audits_pass():
+    from grading_pipeline.warehouse.base import AuditQuery
+
     client = FakeClient([])
-    session(client).replace_partitions(ACCURACY_TABLE, DAY, DAY, "grading/grade_predictions.sql",
-                                       "grading/partition_summary.sql")
+    audit = AuditQuery("no_duplicate_business_keys", "checks/duplicate_business_keys.sql", True, {"sample_size": 20})
+    session(client).publish(DAY, DAY, [GRADE], [audit])
     ((script, params),) = client.scripts
     statements = [s.strip().split("\n")[0] for s in script.split(";\n")]
-    assert statements[0] == "BEGIN TRANSACTION" and "COMMIT TRANSACTION" in statements
-    assert statements[statements.index("COMMIT TRANSACTION") + 1].startswith("SELECT")
+    assert statements[0] == "BEGIN TRANSACTION"
+    decision = script[script.index("\nIF "):script.index("END IF")]
+    assert decision.startswith("\nIF EXISTS(SELECT 1 FROM _audit_0_")
+    assert "THEN\n  ROLLBACK TRANSACTION;\nELSE\n  COMMIT TRANSACTION;" in decision
+    assert statements[-1].startswith("SELECT")  # every figure, read inside the transaction
     target = "p.nba_predictions.prediction_accuracy"
     assert sum(s.replace("`", "").startswith(f"DELETE FROM {target}") for s in statements) == 1
     assert sum(s.replace("`", "").startswith(f"INSERT INTO {target}") for s in statements) == 1
     assert "2025-11-03" not in script  # values travel as parameters only
-    assert {(p.name, p.type_) for p in params} == {("start_date", "DATE"), ("end_date", "DATE")}
+    assert {(p.name, p.type_) for p in params} == {("start_date", "DATE"), ("end_date", "DATE"), ("sample_size", "INT64")}
 
 
 def test_tables_are_defined_from_the_ddl():

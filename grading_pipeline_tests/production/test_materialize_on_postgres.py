@@ -16,13 +16,13 @@ pytestmark = pytest.mark.postgres
 
 def grading_job(warehouse, partition_lock):
     """The code location's grading job, on the tmp_path resources of the root conftest."""
-    from grading_pipeline.assets import prediction_accuracy, system_daily_performance
-    from grading_pipeline.checks import all_checks
+    from grading_pipeline.assets import grade_game_dates
+    from grading_pipeline.checks import no_duplicates_in_recent_days
     from grading_pipeline.jobs import grade_game_date_job
 
     defs = Definitions(
-        assets=[prediction_accuracy, system_daily_performance],
-        asset_checks=all_checks,
+        assets=[grade_game_dates],
+        asset_checks=[no_duplicates_in_recent_days],
         jobs=[grade_game_date_job],
         resources={"warehouse": warehouse, "partition_lock": partition_lock},
     )
@@ -62,6 +62,9 @@ def test_a_partition_materializes_and_is_read_back_from_postgres(
     )
     materialized = {(r[1], r[2]) for r in rows if r[0] == DagsterEventType.ASSET_MATERIALIZATION.value}
     assert materialized == {(ACCURACY.to_string(), day), (PERFORMANCE.to_string(), day)}
-    assert any(r[0] == DagsterEventType.ASSET_CHECK_EVALUATION.value for r in rows)
+    assert sum(r[0] == DagsterEventType.ASSET_CHECK_EVALUATION.value for r in rows) == 6
+    evaluated = prod_home.database.query(
+        "SELECT check_name, partition, execution_status FROM asset_check_executions WHERE run_id = %s", (run_id,))
+    assert len(evaluated) == 6 and {(r[1], r[2]) for r in evaluated} == {(day, "SUCCEEDED")}  # on the date's partition
     (status,) = prod_home.database.query("SELECT status FROM runs WHERE run_id = %s", (run_id,))[0]
     assert status == "SUCCESS"

@@ -26,7 +26,7 @@ def main() -> int:
 
     from dagster import DagsterInstance, materialize
 
-    from grading_pipeline.assets import prediction_accuracy, system_daily_performance
+    from grading_pipeline.assets import grade_game_dates
     from grading_pipeline.resources.partition_lock import PartitionLockResource
     from grading_pipeline.warehouse import DuckDBWarehouse
     from grading_pipeline.warehouse.duckdb_warehouse import DuckDBSession
@@ -57,7 +57,7 @@ def main() -> int:
         selection = {"partition_key": args.date}
     for _ in range(args.times):
         result = materialize(
-            [prediction_accuracy, system_daily_performance], resources=resources, instance=instance,
+            [grade_game_dates], resources=resources, instance=instance,
             raise_on_error=False, **selection,
         )
         metadata = {}

@@ -6,10 +6,8 @@ import datetime as dt
 from typing import Any
 
 import pandas as pd
-import sqlglot
-from sqlglot import exp
 
-from grading_pipeline.sql_catalog import read_sql
+from grading_pipeline.sql_catalog import ddl_columns as catalog_ddl_columns
 
 GAME_DATE = dt.date(2025, 11, 3)
 GAME_ID = "20251103_BKN_MIL"
@@ -19,8 +17,7 @@ _DDL = {PREDICTIONS: "ddl/010_player_prop_predictions.sql", ACTUALS: "ddl/020_pl
 
 
 def ddl_columns(table: str) -> list[str]:
-    create = sqlglot.parse_one(read_sql(_DDL[table]), read="bigquery")
-    return [c.name for c in create.find_all(exp.ColumnDef)]
+    return [c.name for c in catalog_ddl_columns(_DDL[table])[1]]
 
 
 def prediction(player: str, system: str = "catboost_v8", **values: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
--- (game_date, system_id) whose counts in system_daily_performance differ from prediction_accuracy
+-- Audit: (game_date, system_id) whose counts in system_daily_performance differ from prediction_accuracy
 -- (in either direction: a system missing from one side counts too).
 -- Parameters: @start_date DATE, @end_date DATE (inclusive).
 WITH graded AS (

@@ -1,4 +1,4 @@
--- (game_date, system_id) pairs of system_daily_performance occurring more than once.
+-- Audit: (game_date, system_id) pairs of system_daily_performance with more than one row.
 -- Parameters: @start_date DATE, @end_date DATE (inclusive).
 SELECT game_date, system_id, COUNT(*) AS copies
 FROM nba_predictions.system_daily_performance

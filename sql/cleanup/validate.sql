@@ -3,22 +3,22 @@
 -- (EXCEPT DISTINCT compares keys with NULL equal to NULL).
 -- Parameters: @start_date DATE, @end_date DATE (inclusive).
 WITH original_keys AS (
-  SELECT DISTINCT player_lookup, game_id, system_id, line_value
+  SELECT DISTINCT {{ business_key }}
   FROM nba_predictions.prediction_accuracy
   WHERE game_date BETWEEN @start_date AND @end_date
 ),
 
 copy_keys AS (
-  SELECT player_lookup, game_id, system_id, line_value, COUNT(*) AS copies
+  SELECT {{ business_key }}, COUNT(*) AS copies
   FROM nba_predictions.prediction_accuracy_deduplicated
   WHERE game_date BETWEEN @start_date AND @end_date
-  GROUP BY player_lookup, game_id, system_id, line_value
+  GROUP BY {{ business_key }}
 ),
 
 lost AS (
-  SELECT player_lookup, game_id, system_id, line_value FROM original_keys
+  SELECT {{ business_key }} FROM original_keys
   EXCEPT DISTINCT
-  SELECT player_lookup, game_id, system_id, line_value FROM copy_keys
+  SELECT {{ business_key }} FROM copy_keys
 )
 
 SELECT

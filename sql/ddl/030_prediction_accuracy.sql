@@ -1,5 +1,5 @@
 -- Output: one row per graded prediction.
--- Business key: (player_lookup, game_id, system_id, line_value), line_value NULL counted as a value.
+-- Business key: sql/macros/business_key.sql (game_date, player_lookup, game_id, system_id, line_value; NULL is a value).
 CREATE TABLE IF NOT EXISTS nba_predictions.prediction_accuracy (
   player_lookup STRING NOT NULL,
   game_id STRING NOT NULL,

@@ -3,29 +3,19 @@
 WITH eligible_predictions AS (
   SELECT
     *,
-    -- Several source rows may share a business key (re-runs). The EARLIEST prediction wins: it is
-    -- the one published before tip-off; a later re-run (possibly made after the game) never
-    -- replaces it. The remaining ORDER BY terms make the choice total, hence deterministic.
+    -- Several source rows may share a business key (re-runs): one is graded, chosen by the rule
+    -- of sql/macros/preferred_prediction_first.sql, then by injury status (the last column that
+    -- can still differ), so that the choice is total.
     ROW_NUMBER() OVER (
-      PARTITION BY game_date, player_lookup, game_id, system_id, current_points_line
-      ORDER BY
-        created_at ASC NULLS LAST,
-        predicted_points ASC NULLS LAST,
-        confidence_score ASC NULLS LAST,
-        recommendation ASC NULLS LAST,
-        model_version ASC NULLS LAST,
-        injury_status_at_prediction ASC NULLS LAST
+      PARTITION BY {{ business_key }}
+      ORDER BY {{ preferred_prediction_first }}, injury_status_at_prediction ASC NULLS LAST
     ) AS source_rank
-  FROM nba_predictions.player_prop_predictions
-  WHERE game_date BETWEEN @start_date AND @end_date
-    AND player_lookup IS NOT NULL
-    AND game_id IS NOT NULL
-    AND system_id IS NOT NULL
-    -- 20.0 was the old platform's "no real line" placeholder.
-    AND (current_points_line IS NULL OR current_points_line <> 20.0)
-    -- Invalidated predictions are not graded.
-    AND COALESCE(is_active, TRUE)
-    AND invalidation_reason IS NULL
+  FROM (
+    SELECT *, current_points_line AS line_value, created_at AS prediction_created_at
+    FROM nba_predictions.player_prop_predictions
+    WHERE game_date BETWEEN @start_date AND @end_date
+      AND {{ is_eligible_prediction }}
+  )
 ),
 
 predictions AS (
@@ -38,10 +28,10 @@ predictions AS (
     -- Some systems wrote confidence on a 0-100 scale.
     CASE WHEN confidence_score > 1 THEN confidence_score / 100 ELSE confidence_score END AS confidence_score,
     UPPER(recommendation) AS recommendation,
-    current_points_line AS line_value,
+    line_value,
     model_version,
     UPPER(injury_status_at_prediction) AS injury_status_at_prediction,
-    created_at
+    prediction_created_at
   FROM eligible_predictions
   WHERE source_rank = 1
 ),
@@ -122,6 +112,6 @@ SELECT
     WHEN injury_status_at_prediction IN ('QUESTIONABLE', 'PROBABLE') THEN 'dnp_late_scratch'
     ELSE 'dnp_unknown'
   END AS void_reason,
-  created_at AS prediction_created_at,
+  prediction_created_at,
   CURRENT_TIMESTAMP() AS graded_at
 FROM graded

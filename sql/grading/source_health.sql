@@ -7,10 +7,11 @@ WITH flagged AS (
     player_lookup,
     game_id,
     system_id,
-    current_points_line,
+    current_points_line AS line_value,
     COALESCE(is_active, TRUE) AND invalidation_reason IS NULL AS is_valid,
     player_lookup IS NULL OR game_id IS NULL OR system_id IS NULL AS has_null_key,
-    current_points_line = 20.0 AS is_placeholder
+    current_points_line = 20.0 AS is_placeholder,
+    COALESCE({{ is_eligible_prediction }}, FALSE) AS is_eligible
   FROM nba_predictions.player_prop_predictions
   WHERE game_date BETWEEN @start_date AND @end_date
 ),
@@ -22,7 +23,7 @@ source_counts AS (
     COUNTIF(is_valid AND has_null_key) AS null_key_predictions,
     COUNTIF(is_placeholder) AS placeholder_line_predictions,
     COUNTIF(NOT is_valid) AS invalidated_predictions,
-    COUNTIF(is_valid AND NOT has_null_key AND NOT COALESCE(is_placeholder, FALSE)) AS eligible_predictions
+    COUNTIF(is_eligible) AS eligible_predictions
   FROM flagged
   GROUP BY game_date
 ),
@@ -31,8 +32,8 @@ source_counts AS (
 eligible_keys AS (
   SELECT game_date, player_lookup, game_id
   FROM flagged
-  WHERE is_valid AND NOT has_null_key AND NOT COALESCE(is_placeholder, FALSE)
-  GROUP BY game_date, player_lookup, game_id, system_id, current_points_line
+  WHERE is_eligible
+  GROUP BY {{ business_key }}
 ),
 
 actual_versions AS (

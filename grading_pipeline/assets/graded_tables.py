@@ -1,0 +1,240 @@
+"""The two graded tables as one Dagster step: `nba_predictions/prediction_accuracy` and
+`nba_predictions/system_daily_performance`, with their partition checks.
+
+A run of one date, or a single-run range backfill, locks every date, then grades, aggregates and
+audits them in ONE transaction (write, audit, publish) and commits only if no blocking check failed.
+Each date gets its own check evaluations and its own materialization metadata, so the UI's
+partition views and plots show each date's truth after a range backfill too.
+
+Either asset can be materialized alone: grading a date always re-aggregates it in the same
+transaction (recorded as a materialization of system_daily_performance), so the tables never
+disagree; aggregating alone reads the graded rows as they are. The checks can also run alone
+(the UI's "Execute" on a check): they then audit the stored rows and write nothing.
+"""
+
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetRecordsFilter,
+    AssetSpec,
+    BackfillPolicy,
+    Config,
+    DagsterEventType,
+    MaterializeResult,
+    multi_asset,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,  # not exported at the top level in 1.13
+)
+from pydantic import Field
+
+from grading_pipeline import settings
+from grading_pipeline.assets.partition_locks import hold_dates
+from grading_pipeline.audits import AUDITS, AUDITS_BY_NAME, AuditSettings, Finding
+from grading_pipeline.errors import AuditFailedError
+from grading_pipeline.grading import (
+    DatesPublication,
+    GradingPolicy,
+    audit_stored,
+    parse_game_date,
+    publish_dates,
+    tables_to_write,
+)
+from grading_pipeline.partitions import game_date_partitions
+from grading_pipeline.resources.partition_lock import PartitionLockResource
+from grading_pipeline.tables import GRADED_TABLES, PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE
+from grading_pipeline.warehouse.base import Warehouse
+
+GROUP = "grading"
+ENGINE_KIND = {"local": "duckdb", "prod": "bigquery"}[settings.grading_env()]
+
+
+class GradingConfig(Config):
+    min_actuals_coverage: float = Field(
+        default=GradingPolicy.min_actuals_coverage,
+        description="Minimum share of graded predictions with a box-score row; below it the date fails as 'actuals not loaded'.",
+    )
+    allow_games_without_actuals: bool = Field(
+        default=GradingPolicy.allow_games_without_actuals,
+        description="Grade (and void) predictions of games that have no box score at all.",
+    )
+    coverage_warn_below: float = Field(default=AuditSettings.coverage_warn_below, description="actuals_coverage WARNs below this share.")
+    coverage_error_below: float = Field(default=AuditSettings.coverage_error_below, description="actuals_coverage is an ERROR below this share.")
+
+    def policy(self) -> GradingPolicy:
+        return GradingPolicy(self.min_actuals_coverage, self.allow_games_without_actuals)
+
+    def audit_settings(self) -> AuditSettings:
+        return AuditSettings(coverage_warn_below=self.coverage_warn_below, coverage_error_below=self.coverage_error_below)
+
+
+ACCURACY_SPEC = AssetSpec(
+    PREDICTION_ACCURACY.asset_key,
+    description=(
+        "Every eligible prediction of a game date graded against the box score, one row per business key "
+        "(sql/macros/business_key.sql: game_date, player_lookup, game_id, system_id, line_value).\n\n"
+        "Excluded: invalidated predictions and the 20.0 placeholder line. When a key has several source rows, "
+        "the earliest `created_at` is graded (a post-game re-run never replaces the pre-game prediction). "
+        "Players who did not play are voided with a void_reason; pushes and voids have `prediction_correct` "
+        "NULL. A date whose box scores have not arrived fails ('actuals not loaded') instead of voiding the day. "
+        "Each date is replaced atomically under its `grading` lock, fenced, and audited before COMMIT."
+    ),
+    partitions_def=game_date_partitions,
+    group_name=GROUP,
+    kinds={ENGINE_KIND},
+    tags={"domain": "grading"},
+)
+PERFORMANCE_SPEC = AssetSpec(
+    SYSTEM_DAILY_PERFORMANCE.asset_key,
+    description=(
+        "Per-system daily accuracy from `prediction_accuracy`: counts, win rates, MAE, bias, within-3/5, "
+        "over/under and high-confidence (>= 0.70) splits, one row per (game_date, system_id).\n\n"
+        "Voided predictions (did not play) and pushes are neither wins nor losses: every win rate divides "
+        "correct by decided predictions, and MAE and bias cover played games only. Replaced atomically with "
+        "its date's grades, under its `daily_performance` lock."
+    ),
+    deps=[PREDICTION_ACCURACY.asset_key],
+    partitions_def=game_date_partitions,
+    group_name=GROUP,
+    kinds={ENGINE_KIND},
+    tags={"domain": "grading"},
+)
+CHECK_SPECS = [
+    AssetCheckSpec(audit.name, asset=audit.table.asset_key, blocking=audit.blocking, description=audit.description,
+                   partitions_def=game_date_partitions)
+    for audit in AUDITS
+]
+
+
+@multi_asset(
+    name="grade_game_dates",
+    specs=[ACCURACY_SPEC, PERFORMANCE_SPEC],
+    check_specs=CHECK_SPECS,
+    can_subset=True,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def grade_game_dates(
+    context: AssetExecutionContext,
+    config: GradingConfig,
+    warehouse: Warehouse,
+    partition_lock: PartitionLockResource,
+) -> Iterator[Any]:
+    started = time.perf_counter()
+    dates = [parse_game_date(key) for key in context.partition_keys]
+    selected = [t for t in GRADED_TABLES if t.asset_key in context.selected_asset_keys]
+    if not selected:
+        yield from _recheck_stored_rows(context, warehouse, dates, config.audit_settings())
+        return
+    tables = tables_to_write(selected)
+    step = getattr(context, "op_execution_context", context).op_def.name
+    with hold_dates(partition_lock, tables, dates, context.run.run_id, step, context.log) as held:
+        with warehouse.session() as session:
+            for table in tables:
+                # Claimed as soon as the locks are held: a holder whose lease ran out can no
+                # longer commit, even before its successor writes anything.
+                session.claim_fences(table.name, held.fences[table.name])
+            held.assert_held()
+            published = publish_dates(session, dates[0], dates[-1], tables, config.policy(),
+                                      config.audit_settings(), held.fences)
+    if not published.committed:
+        # Recorded on each date's partition against the version that stays (the previous one).
+        yield from _evaluations(context, published.findings, "the new rows, inside the write's transaction",
+                                published=False)
+        raise AuditFailedError(published.failure_message())
+    seconds = round(time.perf_counter() - started, 4)
+    _log_publication(context, published, seconds)
+    for table in tables:
+        for game_date, figures in published.metadata(table).items():
+            metadata = {**figures, **held.lock_metadata[table.name][game_date]}
+            if len(dates) == 1:
+                metadata["seconds"] = seconds  # a range's run time is no date's own figure
+            if table in selected:
+                context.add_asset_metadata(metadata, asset_key=table.asset_key, partition_key=game_date.isoformat())
+            else:
+                yield AssetMaterialization(
+                    table.asset_key, partition=game_date.isoformat(), metadata=metadata,
+                    description=f"re-aggregated with {PREDICTION_ACCURACY.name}",
+                )
+        if table in selected:
+            yield MaterializeResult(asset_key=table.asset_key)
+    # After the materializations: each evaluation names the one it audited, so the UI counts it as
+    # the check of the latest version (else it shows the partition as not evaluated).
+    yield from _evaluations(context, published.findings, "the new rows, inside the write's transaction",
+                            published=True)
+
+
+def _evaluations(
+    context: AssetExecutionContext, findings: "dict[str, dict[dt.date, Finding]]", audited: str,
+    published: "bool | None" = None,
+) -> Iterator[AssetCheckEvaluation]:
+    """One evaluation per audit and date, recorded on that date's partition, targeting the date's
+    latest materialization (the one just published, or the version that stays)."""
+    targets = {}
+    for name, by_date in findings.items():
+        audit = AUDITS_BY_NAME[name]
+        if audit.table.asset_key not in targets:
+            targets[audit.table.asset_key] = _latest_materializations(context, audit.table.asset_key, by_date)
+        for game_date, finding in by_date.items():
+            metadata = {"game_date": game_date.isoformat(), **finding.metadata, "audited": audited}
+            if published is not None:
+                metadata["published"] = published
+            yield AssetCheckEvaluation(
+                asset_key=audit.table.asset_key,
+                check_name=name,
+                passed=finding.passed,
+                metadata=metadata,
+                severity=AssetCheckSeverity(finding.severity),
+                description=finding.description,
+                blocking=audit.blocking,
+                partition=game_date.isoformat(),
+                target_materialization_data=targets[audit.table.asset_key].get(game_date.isoformat()),
+            )
+
+
+def _latest_materializations(
+    context: AssetExecutionContext, asset_key: AssetKey, dates: "Iterable[dt.date]"
+) -> "dict[str, AssetCheckEvaluationTargetMaterializationData]":
+    """Each date's latest materialization of the asset (two queries, whatever the number of dates)."""
+    instance = context.instance
+    partitions = {d.isoformat() for d in dates}
+    latest = instance.get_latest_storage_id_by_partition(asset_key, DagsterEventType.ASSET_MATERIALIZATION, partitions)
+    if not latest:
+        return {}
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, storage_ids=list(latest.values())), limit=len(latest)
+    ).records
+    return {
+        r.partition_key: AssetCheckEvaluationTargetMaterializationData(
+            storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp
+        )
+        for r in records
+    }
+
+
+def _recheck_stored_rows(
+    context: AssetExecutionContext, warehouse: Warehouse, dates: list[dt.date], audit_settings: AuditSettings
+) -> Iterator[AssetCheckEvaluation]:
+    audits = [AUDITS_BY_NAME[key.name] for key in context.selected_asset_check_keys]
+    with warehouse.session() as session:
+        findings = audit_stored(session, dates[0], dates[-1], audits, audit_settings)
+    yield from _evaluations(context, findings, "the stored rows (the check run on its own)")
+
+
+def _log_publication(context: AssetExecutionContext, published: DatesPublication, seconds: float) -> None:
+    publication = published.publication
+    written = ", ".join(f"{table.split('.')[1]} {rows:,} rows" for table, rows in publication.rows_written.items())
+    context.log.info(
+        f"published {publication.start_date}..{publication.end_date} ({len(published.dates)} dates): {written}; "
+        f"transaction {publication.seconds:.3f} s, audits inside it {publication.audit_seconds:.3f} s; "
+        f"step {seconds:.3f} s"
+    )
