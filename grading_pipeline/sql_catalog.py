@@ -30,9 +30,9 @@ SOURCE_DIALECT = "bigquery"
 
 
 def sql_root() -> Path:
-    """`sql/` beside the package in a checkout; the installed copy under the package otherwise."""
-    checkout = Path(__file__).resolve().parent.parent / "sql"
-    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "sql"
+    """The copy installed inside the package (a wheel), else `sql/` beside the package (a checkout)."""
+    installed = Path(__file__).resolve().parent / "sql"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "sql"
 
 
 _MACRO = re.compile(r"\{\{\s*(\w+)\s*\}\}")
