@@ -95,7 +95,7 @@ def _no_duplicates(rows: Rows, settings: AuditSettings) -> Finding:
             "duplicate_keys": duplicate_keys,
             "extra_rows": extra_rows,
             "business_key": ", ".join(key),
-            "sample_keys": _sample(rows, [*key, "copies", "graded_at"], settings.sample_size),
+            "sample_keys": _sample(rows, [*key, "copies", "first_graded_at", "last_graded_at"], settings.sample_size),
         },
         description=f"{duplicate_keys} duplicate business keys ({extra_rows} extra rows)",
     )

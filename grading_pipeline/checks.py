@@ -59,7 +59,7 @@ def sweep(session: WarehouseSession, start: dt.date, end: dt.date, sample_size: 
     rows = session.query(NO_DUPLICATE_BUSINESS_KEYS.sql, {"start_date": start, "end_date": end, "sample_size": sample_size})
     per_date = {as_date(r["game_date"]): (int(r["duplicate_keys"]), int(r["extra_rows"])) for r in rows}
     worst = sorted(rows, key=lambda r: (-r["copies"], str(r["game_date"])))[:sample_size]
-    sample = [{c: plain(r.get(c)) for c in (*business_key(), "copies", "graded_at")} for r in worst]
+    sample = [{c: plain(r.get(c)) for c in (*business_key(), "copies", "first_graded_at", "last_graded_at")} for r in worst]
     return Sweep(start, end, dict(sorted(per_date.items())), sample)
 
 

@@ -434,9 +434,8 @@ def _null(value: Any) -> str:
 def _fmt_sample_key(key: Any, with_date: bool = False) -> str:
     if not isinstance(key, Mapping):
         return _clip(str(key), 300)
-    graded = key.get("graded_at")
-    if isinstance(graded, list):
-        graded = ", ".join(str(g) for g in graded[:4]) + (" …" if len(graded) > 4 else "")
+    first, last = key.get("first_graded_at"), key.get("last_graded_at")
+    graded = f"{first} .. {last}" if first and last and first != last else first
     return _clip(
         (f"{_null(key.get('game_date'))} | " if with_date else "") +
         f"{_null(key.get('player_lookup'))} | {_null(key.get('game_id'))} | {_null(key.get('system_id'))} | "

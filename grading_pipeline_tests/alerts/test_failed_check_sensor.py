@@ -28,9 +28,9 @@ OUTCOME: dict = {}
 
 SAMPLE_KEYS = [
     {"player_lookup": "lebronjames", "game_id": "20260117_LAL_BOS", "system_id": "catboost_v8", "line_value": 25.5,
-     "copies": 2, "graded_at": ["2026-01-18T11:00:00+00:00", "2026-01-18T11:00:04+00:00"]},
+     "copies": 2, "first_graded_at": "2026-01-18T11:00:00+00:00", "last_graded_at": "2026-01-18T11:00:04+00:00"},
     {"player_lookup": "jaysontatum", "game_id": "20260117_LAL_BOS", "system_id": "ensemble_v1", "line_value": None,
-     "copies": 3, "graded_at": ["2026-01-18T11:00:00+00:00", "2026-01-18T11:00:04+00:00", "2026-01-18T11:00:09+00:00"]},
+     "copies": 3, "first_graded_at": "2026-01-18T11:00:00+00:00", "last_graded_at": "2026-01-18T11:00:09+00:00"},
 ]
 
 

@@ -21,7 +21,7 @@ def test_the_daily_sweep_is_a_duplicate_alert_naming_the_dates_to_regrade():
         metadata={"game_date": "2026-01-10..2026-01-16", "duplicate_keys": 5, "extra_rows": 6,
                   "per_date": MetadataValue.json({"2026-01-11": 2, "2026-01-12": 0, "2026-01-14": 3}),
                   "sample_keys": MetadataValue.json([{"game_date": "2026-01-11", "player_lookup": "a", "game_id": "g",
-                                                      "system_id": "s", "line_value": None, "copies": 2, "graded_at": []}])},
+                                                      "system_id": "s", "line_value": None, "copies": 2}])},
     )
     text = alert.plain_text()
     assert alert.title == "Grading Duplicate Alert"

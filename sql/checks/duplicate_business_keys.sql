@@ -6,7 +6,8 @@ WITH duplicated AS (
   SELECT
     {{ business_key }},
     COUNT(*) AS copies,
-    ARRAY_AGG(graded_at ORDER BY graded_at) AS graded_at
+    MIN(graded_at) AS first_graded_at,
+    MAX(graded_at) AS last_graded_at
   FROM nba_predictions.prediction_accuracy
   WHERE game_date BETWEEN @start_date AND @end_date
   GROUP BY {{ business_key }}
