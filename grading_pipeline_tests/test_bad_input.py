@@ -124,3 +124,39 @@ def test_a_range_names_every_date_that_cannot_be_graded(warehouse):
         with warehouse.session() as session:
             publish_dates(session, GAME_DATE, next_day, policy=POLICY)
     assert str(GAME_DATE) in str(failure.value) and str(next_day) in str(failure.value)
+
+
+@pytest.mark.parametrize("column", ["team_abbr", "opponent_team_abbr"])
+def test_box_score_rows_differing_in_team_are_a_conflict_not_a_fan_out(graded_day, column):
+    """Compared on points, minutes and DNP only, such a pair joined twice and the date was replaced
+    by duplicate business keys (issue 9, item 1)."""
+    before = fetch(graded_day, "SELECT * EXCLUDE (graded_at) FROM nba_predictions.prediction_accuracy ORDER BY ALL")
+    load(graded_day, [prediction("alpha"), prediction("bravo", game_id=OTHER_GAME)],
+         [actual("alpha", 25), actual("alpha", 25, **{column: "XXX"}), actual("bravo", 12, game_id=OTHER_GAME)])
+    with pytest.raises(BadInputError, match="1 \\(player_lookup, game_id\\) pair\\(s\\) have conflicting rows"):
+        grade(graded_day)
+    assert fetch(graded_day, "SELECT * EXCLUDE (graded_at) FROM nba_predictions.prediction_accuracy ORDER BY ALL") == before
+
+
+def test_a_season_start_that_is_not_a_date_names_the_variable(monkeypatch):
+    from grading_pipeline import settings
+
+    monkeypatch.setenv("GRADING_SEASON_START", "notadate")
+    with pytest.raises(ValueError, match="GRADING_SEASON_START must be a date \\(YYYY-MM-DD\\), not 'notadate'"):
+        settings.season_start()
+
+
+@pytest.mark.parametrize("recommendation, confidence, rule", [
+    ("BUY", 0.6, "unknown_recommendation"), ("", 0.6, "unknown_recommendation"),
+    ("OVER", -5.0, "confidence_out_of_range"), ("OVER", 150.0, "confidence_out_of_range"),
+])
+def test_an_impossible_value_rolls_the_date_back_and_names_the_rule(graded_day, recommendation, confidence, rule):
+    """The blocking check failed after the commit: the bad rows replaced the previous version."""
+    before = fetch(graded_day, "SELECT * EXCLUDE (graded_at) FROM nba_predictions.prediction_accuracy ORDER BY ALL")
+    load(graded_day, [prediction("alpha", recommendation=recommendation, confidence_score=confidence),
+                      prediction("bravo", game_id=OTHER_GAME)],
+         [actual("alpha", 25), actual("bravo", 12, game_id=OTHER_GAME)])
+    published = grade(graded_day)
+    assert not published.committed and "values_are_sane" in published.publication.blocked_by
+    assert rule in published.failure_message() and "rolled back before COMMIT" in published.failure_message()
+    assert fetch(graded_day, "SELECT * EXCLUDE (graded_at) FROM nba_predictions.prediction_accuracy ORDER BY ALL") == before
