@@ -52,8 +52,8 @@ def materialize(env: dict, cwd: Path, *partition: str) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    """A range backfill of 7 dates, then a re-grade of one date whose new rows carry duplicates
-    (a box-score row repeated with another team: the join fans out)."""
+    """A range backfill of 7 dates, then a re-grade of one date whose new rows break a rule (a
+    recommendation no system makes): the blocking check values_are_sane fails before COMMIT."""
     folder = tmp_path_factory.mktemp("ui")
     home = folder / "dagster_home"
     home.mkdir()
@@ -69,12 +69,10 @@ def deployment(tmp_path_factory):
     assert backfill.returncode == 0, backfill.stderr[-3000:]
     with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
         graded = dict(con.execute("SELECT game_date, COUNT(*) FROM nba_predictions.prediction_accuracy GROUP BY 1").fetchall())
-        con.execute("INSERT INTO nba_analytics.player_game_summary SELECT * REPLACE ('XXX' AS team_abbr) "
-                    "FROM nba_analytics.player_game_summary WHERE game_date = $day AND player_lookup IN "
-                    "(SELECT player_lookup FROM nba_predictions.prediction_accuracy WHERE game_date = $day) LIMIT 2",
-                    {"day": BAD_DAY})
+        con.execute("UPDATE nba_predictions.player_prop_predictions SET recommendation = 'BUY' "
+                    "WHERE game_date = ? AND recommendation = 'OVER'", [BAD_DAY])
     regrade = materialize(env, folder, "--partition", BAD_DAY.isoformat())
-    assert regrade.returncode != 0 and "blocking check no_duplicate_business_keys failed" in regrade.stderr
+    assert regrade.returncode != 0 and "blocking check values_are_sane failed" in regrade.stderr
     server = start_webserver(env, folder)
     yield server, graded, folder
     server.stop()
@@ -91,12 +89,12 @@ def test_each_date_of_the_backfill_has_its_own_check_results_and_the_failed_date
     assert kinds == ["duckdb"]
     for name in PARTITION_CHECKS:
         ranges = [(r["startKey"], r["endKey"], r["status"]) for r in checks[name]["partitionStatuses"]["ranges"]]
-        if name == "no_duplicate_business_keys":
+        if name == "values_are_sane":
             before, after = BAD_DAY - dt.timedelta(days=1), BAD_DAY + dt.timedelta(days=1)
             assert ranges == [(str(FIRST), str(before), "SUCCEEDED"), (str(BAD_DAY), str(BAD_DAY), "FAILED"),
                               (str(after), str(LAST), "SUCCEEDED")]
             assert checks[name]["executionForLatestMaterialization"]["status"] == "FAILED"
-        elif name in ("values_are_sane", "actuals_coverage"):
+        elif name in ("no_duplicate_business_keys", "actuals_coverage"):
             assert ranges == [(str(FIRST), str(LAST), "SUCCEEDED")], name
             assert checks[name]["executionForLatestMaterialization"]["status"] == "SUCCEEDED", name
     kinds, performance = checks_of(server, "system_daily_performance")

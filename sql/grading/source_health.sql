@@ -36,11 +36,13 @@ eligible_keys AS (
   GROUP BY {{ business_key }}
 ),
 
+-- A (player_lookup, game_id) with two different rows is a conflict, whatever column differs: the
+-- grading joins on the pair, so two versions would grade the prediction twice.
 actual_versions AS (
   SELECT game_date, player_lookup, game_id
   FROM nba_analytics.player_game_summary
   WHERE game_date BETWEEN @start_date AND @end_date
-  GROUP BY game_date, player_lookup, game_id, points, minutes_played, is_dnp
+  GROUP BY game_date, player_lookup, game_id, team_abbr, opponent_team_abbr, points, minutes_played, is_dnp
 ),
 
 actual_keys AS (
