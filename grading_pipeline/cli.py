@@ -131,17 +131,31 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"  {check.partition or '-'} {check.check_name} ({severity}): {check.description or ''}".rstrip())
     for step, message in step_failures(result):
         print(f"  step {step} failed: {message}", file=sys.stderr)
-    print(f"{'3/3 ' if args.command == 'demo' else ''}graded dates in {settings.duckdb_path()}:")
+    if args.command == "demo" and result.success:
+        print("3/4 the daily duplicate sweep (its own job, as the 12:00 UTC schedule runs it):")
+        sweep_result = run_sweep_job()
+        (evaluation,) = sweep_result.get_asset_check_evaluations()
+        print(f"  Dagster run {sweep_result.run_id}: no_duplicates_in_recent_days "
+              f"{'passed' if evaluation.passed else 'FAILED'} ({evaluation.metadata['game_date'].value})")
+    print(f"{'4/4 ' if args.command == 'demo' else ''}graded dates in {settings.duckdb_path()}:")
     print_summary(args.start, args.end)
     return 0 if result.success else 1
+
+
+def run_sweep_job():
+    from grading_pipeline.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def("duplicate_sweep")
+    return job.execute_in_process(instance=_instance(), raise_on_error=False,
+                                  run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     sample_window(args)
     end = args.start + dt.timedelta(days=args.days - 1)
-    print(f"1/3 sample data -> {settings.duckdb_path()}")
+    print(f"1/4 sample data -> {settings.duckdb_path()}")
     cmd_sample_data(args)
-    print(f"2/3 grading {args.start} .. {end} through Dagster (one single-run backfill)")
+    print(f"2/4 grading {args.start} .. {end} through Dagster (one single-run backfill)")
     args.end = end
     return cmd_grade(args)
 

@@ -64,3 +64,29 @@ def test_locks_list_shows_the_holder_and_release_names_it(local_env, capsys):
     finally:
         lock.release(lease)
         lock.backend.close()
+
+
+def test_the_demo_leaves_every_check_passed_on_a_persistent_instance(local_env, monkeypatch, capsys):
+    import shutil
+    from pathlib import Path
+
+    from dagster import AssetCheckKey, AssetKey, DagsterInstance
+
+    from grading_pipeline.audits import AUDITS
+    from grading_pipeline.checks import NO_DUPLICATES_IN_RECENT_DAYS
+
+    home = local_env / "dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    start = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=3)  # the sample ends yesterday
+    monkeypatch.setenv("GRADING_SEASON_START", start.isoformat())
+    assert cli.main(["demo", "--start", start.isoformat(), "--per-day", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "1/4 sample data" in out and "no_duplicates_in_recent_days passed" in out and "4/4 graded dates" in out
+    with DagsterInstance.get() as instance:
+        keys = [AssetCheckKey(a.table.asset_key, a.name) for a in AUDITS]
+        keys.append(AssetCheckKey(AssetKey(["nba_predictions", "prediction_accuracy"]), NO_DUPLICATES_IN_RECENT_DAYS))
+        for key in keys:
+            (latest,) = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+            assert latest.status.value == "SUCCEEDED", key
