@@ -33,3 +33,19 @@ class FencedOutError(GradingError):
 class AuditFailedError(GradingError):
     """A blocking check failed on the new rows before COMMIT: the write was rolled back and the
     previous version of every date of the run stays, whole."""
+
+
+class ImpossibleValuesError(BadInputError):
+    """Input values no game can produce (negative or absurd points, NaN): the date is not graded."""
+
+    def __init__(self, message: str, game_date=None):
+        super().__init__(message)
+        self.game_date = game_date
+
+
+class EmptyReplaceError(GradingError):
+    """A graded date's inputs are now empty: its grades are not replaced by nothing unless allowed."""
+
+
+class WarehouseUnavailableError(GradingError):
+    """The warehouse cannot be opened (a path that is no DuckDB file, no permission, a lock held too long)."""

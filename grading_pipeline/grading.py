@@ -19,6 +19,8 @@ from grading_pipeline.audits import Audit, AuditSettings, Finding, audits_of
 from grading_pipeline.errors import (
     ActualsNotLoadedError,
     BadInputError,
+    EmptyReplaceError,
+    ImpossibleValuesError,
     GradingError,
     InvalidPartitionKeyError,
     MissingPredictionsError,
@@ -43,6 +45,11 @@ class GradingPolicy:
     min_actuals_coverage: float = 0.8
     # A predicted game with no box-score row at all is a late load, not a night of DNPs.
     allow_games_without_actuals: bool = False
+    # Points beyond this (predicted or scored), or below 0, are not believable: the date fails.
+    max_points: float = 100.0
+    # A graded date whose inputs are now empty is an anomaly (a lost load), not "no games": its
+    # grades are replaced by nothing only when this is set.
+    allow_empty_replace: bool = False
 
 
 def parse_game_date(partition_key: str) -> dt.date:
@@ -65,9 +72,12 @@ def check_inputs(
             f"Input table(s) {', '.join(missing)} do not exist in the warehouse; load them first "
             "(locally: `grading-pipeline sample-data`)."
         )
-    rows = session.query("grading/source_health.sql", {"start_date": start_date, "end_date": end_date})
+    params = {"start_date": start_date, "end_date": end_date, "max_points": float(policy.max_points)}
+    rows = session.query("grading/source_health.sql", params)
     health = {row["game_date"]: row for row in rows}
     problems = [p for p in (_problem(day, h, policy) for day, h in sorted(health.items())) if p]
+    if any(isinstance(p, ImpossibleValuesError) for p in problems):
+        problems = _with_samples(problems, session.query("grading/impossible_values.sql", params))
     if problems:
         error_class = type(problems[0])
         if len(problems) == 1:
@@ -79,7 +89,37 @@ def check_inputs(
     return health
 
 
+def _with_samples(problems: list[GradingError], samples: list[dict[str, Any]]) -> list[GradingError]:
+    """Each impossible-values error, followed by the rows (at most 5 per problem) that break it."""
+    named = []
+    for problem in problems:
+        if isinstance(problem, ImpossibleValuesError):
+            rows = [r for r in samples if str(r["game_date"]) == str(problem.game_date)]
+            lines = [f"  {r['problem']} = {r['value']}: player {r['player_lookup']}, game {r['game_id']}"
+                     + (f", system {r['system_id']}" if r["system_id"] else "") for r in rows]
+            problem = ImpossibleValuesError("\n".join([str(problem), *lines]), problem.game_date)
+        named.append(problem)
+    return named
+
+
 def _problem(game_date: dt.date, health: dict[str, Any], policy: GradingPolicy) -> GradingError | None:
+    impossible = {
+        "predicted_points outside [0, max_points]": health["predicted_out_of_bounds"],
+        "box scores with points outside [0, max_points] or negative minutes": health["actuals_out_of_bounds"],
+        "NaN confidence_score": health["confidence_nan"],
+    }
+    if any(impossible.values()):
+        found = "; ".join(f"{n} {what}" for what, n in impossible.items() if n)
+        return ImpossibleValuesError(
+            f"{game_date}: impossible values in the inputs ({found}; max_points = {policy.max_points:g}, "
+            "run config); nothing was written. Fix them at the source:", game_date,
+        )
+    if health["mixed_confidence_scales"]:
+        return BadInputError(
+            f"{game_date}: {health['mixed_confidence_scales']} (system_id, model_version) wrote confidence on both "
+            "scales that date (values above 1 and fractions of 1): the scale is decided per model version "
+            "and date, and cannot be here. Fix the source rows; nothing was written."
+        )
     if health["null_key_predictions"]:
         return BadInputError(
             f"{game_date}: {health['null_key_predictions']} active prediction(s) have a NULL "
@@ -169,7 +209,10 @@ class DatesPublication:
             if table is PREDICTION_ACCURACY:
                 source = self.source_health.get(day, {})
                 meta["source_predictions"] = source.get("source_predictions", 0)
-                meta["duplicate_source_rows"] = source.get("eligible_predictions", 0) - source.get("eligible_keys", 0)
+                # How many source rows each rule set aside.
+                for rule in ("invalidated_predictions", "placeholder_line_predictions", "post_game_or_undated_predictions"):
+                    meta[rule] = source.get(rule, 0)
+                meta["duplicate_source_rows"] = source.get("gradable_predictions", 0) - source.get("eligible_keys", 0)
                 if "actuals_coverage" in source:
                     meta["actuals_coverage"] = source["actuals_coverage"]
             figures[day] = {k: float(v) if hasattr(v, "as_tuple") else v for k, v in meta.items()}
@@ -220,10 +263,27 @@ def publish_dates(
     overrides = dict(select_overrides or {})
     grading = PREDICTION_ACCURACY in tables and PREDICTION_ACCURACY.name not in overrides
     health = check_inputs(session, start_date, end_date, policy) if grading else {}
+    if grading and not policy.allow_empty_replace:
+        _refuse_to_empty_graded_dates(session, start_date, end_date, health)
     writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql) for t in tables]
     audits = audits_of(tables) if audits is None else tuple(audits)
     publication = session.publish(start_date, end_date, writes, _queries(audits, settings), fences)
     return _judged(publication, audits, settings, health)
+
+
+def _refuse_to_empty_graded_dates(
+    session: WarehouseSession, start_date: dt.date, end_date: dt.date, health: dict[dt.date, dict[str, Any]]
+) -> None:
+    graded = session.query("reports/graded_dates.sql", {"start_date": start_date, "end_date": end_date})
+    emptied = [(r["game_date"], r["rows_graded"]) for r in graded if r["game_date"] not in health]
+    if emptied:
+        dates = ", ".join(f"{day} ({rows:,} graded rows)" for day, rows in emptied)
+        raise EmptyReplaceError(
+            f"{dates}: graded before, but its inputs are now empty (no predictions, no box scores). "
+            "That is a lost load, not a day without games: refusing to replace the grades with nothing. "
+            "If the date really has no games, re-run with run config allow_empty_replace: true "
+            "(CLI: grading-pipeline grade --allow-empty-replace)."
+        )
 
 
 def audit_stored(

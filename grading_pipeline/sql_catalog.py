@@ -59,7 +59,13 @@ def macro(name: str) -> str:
 
 
 def expand_macros(text: str) -> str:
-    return _MACRO.sub(lambda m: f"({macro(m.group(1))})" if m.group(1).startswith("is_") else macro(m.group(1)), text)
+    """Every `{{ NAME }}`, macros inside macros too (a predicate `is_*` in parentheses)."""
+    for _ in range(10):
+        expanded = _MACRO.sub(lambda m: f"({macro(m.group(1))})" if m.group(1).startswith("is_") else macro(m.group(1)), text)
+        if expanded == text:
+            return expanded
+        text = expanded
+    raise ValueError("sql/macros/ expand into each other without end")
 
 
 def business_key() -> tuple[str, ...]:

@@ -9,6 +9,7 @@ import pytest
 from grading_pipeline.errors import (
     ActualsNotLoadedError,
     BadInputError,
+    EmptyReplaceError,
     InvalidPartitionKeyError,
     MissingPredictionsError,
     MissingTableError,
@@ -16,7 +17,7 @@ from grading_pipeline.errors import (
 from grading_pipeline.grading import GradingPolicy, parse_game_date, publish_dates
 from grading_pipeline.tables import PREDICTION_ACCURACY
 from grading_pipeline_tests.conftest import fetch
-from grading_pipeline_tests.support.warehouse_rows import ACTUALS, GAME_DATE, actual, frame, load, prediction
+from grading_pipeline_tests.support.warehouse_rows import ACTUALS, GAME_DATE, PREDICTIONS as PREDICTIONS_TABLE, actual, frame, load, prediction
 
 POLICY = GradingPolicy()
 OTHER_GAME = "20251103_LAL_BOS"
@@ -148,7 +149,7 @@ def test_a_season_start_that_is_not_a_date_names_the_variable(monkeypatch):
 
 @pytest.mark.parametrize("recommendation, confidence, rule", [
     ("BUY", 0.6, "unknown_recommendation"), ("", 0.6, "unknown_recommendation"),
-    ("OVER", -5.0, "confidence_out_of_range"), ("OVER", 150.0, "confidence_out_of_range"),
+    ("OVER", -5.0, "confidence_out_of_range"),
 ])
 def test_an_impossible_value_rolls_the_date_back_and_names_the_rule(graded_day, recommendation, confidence, rule):
     """The blocking check failed after the commit: the bad rows replaced the previous version."""
@@ -160,3 +161,85 @@ def test_an_impossible_value_rolls_the_date_back_and_names_the_rule(graded_day, 
     assert not published.committed and "values_are_sane" in published.publication.blocked_by
     assert rule in published.failure_message() and "rolled back before COMMIT" in published.failure_message()
     assert fetch(graded_day, "SELECT * EXCLUDE (graded_at) FROM nba_predictions.prediction_accuracy ORDER BY ALL") == before
+
+
+def test_a_model_version_mixing_confidence_scales_on_a_date_is_refused(graded_day):
+    """The scale is decided per (system, model version, date): 150 beside 0.6 cannot be both."""
+    before = fetch(graded_day, "SELECT * EXCLUDE (graded_at) FROM nba_predictions.prediction_accuracy ORDER BY ALL")
+    load(graded_day, [prediction("alpha", confidence_score=150.0), prediction("bravo", game_id=OTHER_GAME)],
+         [actual("alpha", 25), actual("bravo", 12, game_id=OTHER_GAME)])
+    with pytest.raises(BadInputError, match="wrote confidence on both scales"):
+        grade(graded_day)
+    assert fetch(graded_day, "SELECT * EXCLUDE (graded_at) FROM nba_predictions.prediction_accuracy ORDER BY ALL") == before
+
+
+def test_a_version_writing_0_100_reads_1_as_one_percent(warehouse):
+    """Decided row by row, 1.0 from a 0-100 system read as 100% and 1.5 as 1.5%."""
+    load(warehouse, [prediction("alpha", confidence_score=1.0, model_version="pct"),
+                     prediction("bravo", confidence_score=65.0, model_version="pct"),
+                     prediction("charlie", confidence_score=0.65, model_version="unit")],
+         [actual("alpha", 25), actual("bravo", 25), actual("charlie", 25)])
+    assert grade(warehouse).committed
+    got = dict(fetch(warehouse, "SELECT player_lookup, confidence_score FROM nba_predictions.prediction_accuracy"))
+    assert got == {"alpha": pytest.approx(0.01), "bravo": pytest.approx(0.65), "charlie": pytest.approx(0.65)}
+
+
+@pytest.mark.parametrize("values, named", [
+    ({"predicted_points": -3.0}, "predicted_points = -3"),
+    ({"predicted_points": 1e9}, "predicted_points = 1000000000"),
+    ({"confidence_score": "nan"}, "confidence_score = nan"),
+])
+def test_impossible_prediction_values_fail_the_date_naming_the_rows(graded_day, values, named):
+    before = fetch(graded_day, "SELECT * EXCLUDE (graded_at) FROM nba_predictions.prediction_accuracy ORDER BY ALL")
+    nan = values.get("confidence_score") == "nan"  # NaN travels through SQL only (a DataFrame makes it NULL)
+    load(graded_day, [prediction("alpha", **({} if nan else values)), prediction("bravo", game_id=OTHER_GAME)],
+         [actual("alpha", 25), actual("bravo", 12, game_id=OTHER_GAME)])
+    if nan:
+        with graded_day._connection() as con:
+            con.execute("UPDATE nba_predictions.player_prop_predictions SET confidence_score = 'nan'::DOUBLE "
+                        "WHERE player_lookup = 'alpha'")
+    with pytest.raises(BadInputError, match="impossible values") as failure:
+        grade(graded_day)
+    assert named in str(failure.value).replace(".0", "") and "player alpha" in str(failure.value)
+    assert fetch(graded_day, "SELECT * EXCLUDE (graded_at) FROM nba_predictions.prediction_accuracy ORDER BY ALL") == before
+
+
+def test_negative_actual_points_fail_the_date(graded_day):
+    load(graded_day, [prediction("alpha"), prediction("bravo", game_id=OTHER_GAME)],
+         [actual("alpha", -4), actual("bravo", 12, game_id=OTHER_GAME)])
+    with pytest.raises(BadInputError, match="1 box scores with points outside") as failure:
+        grade(graded_day)
+    assert "-4 points" in str(failure.value)
+    assert graded_rows(graded_day) == 2
+
+
+def test_a_graded_date_whose_inputs_vanished_is_not_emptied_unless_allowed(graded_day):
+    """It succeeded and replaced the graded rows by nothing, said only in an INFO line."""
+    graded_day.load_rows(PREDICTIONS_TABLE, frame(PREDICTIONS_TABLE, []), [GAME_DATE])
+    graded_day.load_rows(ACTUALS, frame(ACTUALS, []), [GAME_DATE])
+    with pytest.raises(EmptyReplaceError, match="2 graded rows.*allow_empty_replace"):
+        grade(graded_day)
+    assert graded_rows(graded_day) == 2
+    assert grade(graded_day, GradingPolicy(allow_empty_replace=True)).committed
+    assert graded_rows(graded_day) == 0
+
+
+def test_a_post_game_prediction_is_never_chosen(warehouse):
+    """With the pre-game row's created_at NULL, NULL sorted last and the next morning's row won."""
+    import pandas as pd
+
+    next_morning = pd.Timestamp(f"{GAME_DATE + dt.timedelta(days=1)} 09:00", tz="UTC")
+    load(warehouse, [prediction("alpha", predicted_points=17.0, created_at=None),
+                     prediction("alpha", predicted_points=25.0, created_at=next_morning),
+                     prediction("bravo", predicted_points=17.0, created_at=None),
+                     prediction("charlie", predicted_points=17.0),
+                     prediction("charlie", predicted_points=25.0, created_at=next_morning)],
+         [actual("alpha", 25), actual("bravo", 25), actual("charlie", 25)])
+    published = grade(warehouse)
+    got = dict(fetch(warehouse, "SELECT player_lookup, predicted_points FROM nba_predictions.prediction_accuracy"))
+    # alpha: the post-game row is set aside, and so is the undated one beside it: nothing to grade.
+    # bravo: undated but alone: graded. charlie: the pre-game row.
+    assert got == {"bravo": 17, "charlie": 17}
+    assert published.source_health[GAME_DATE]["post_game_or_undated_predictions"] == 3
+    meta = published.metadata(PREDICTION_ACCURACY)[GAME_DATE]
+    assert meta["post_game_or_undated_predictions"] == 3

@@ -68,11 +68,20 @@ class GradingConfig(Config):
         default=GradingPolicy.allow_games_without_actuals,
         description="Grade (and void) predictions of games that have no box score at all.",
     )
+    max_points: float = Field(
+        default=GradingPolicy.max_points,
+        description="Largest believable points total, predicted or scored; beyond it (or below 0) the date fails, naming the rows.",
+    )
+    allow_empty_replace: bool = Field(
+        default=GradingPolicy.allow_empty_replace,
+        description="Replace a graded date whose inputs are now empty by nothing (refused by default: a lost load is not a day without games).",
+    )
     coverage_warn_below: float = Field(default=AuditSettings.coverage_warn_below, description="actuals_coverage WARNs below this share.")
     coverage_error_below: float = Field(default=AuditSettings.coverage_error_below, description="actuals_coverage is an ERROR below this share.")
 
     def policy(self) -> GradingPolicy:
-        return GradingPolicy(self.min_actuals_coverage, self.allow_games_without_actuals)
+        return GradingPolicy(self.min_actuals_coverage, self.allow_games_without_actuals, self.max_points,
+                             self.allow_empty_replace)
 
     def audit_settings(self) -> AuditSettings:
         return AuditSettings(coverage_warn_below=self.coverage_warn_below, coverage_error_below=self.coverage_error_below)

@@ -1,9 +1,9 @@
 """The embedded warehouse: one DuckDB file with schemas named like the BigQuery datasets.
 
-DuckDB lets one process at a time open a file for writing; `dagster_duckdb.DuckDBResource`
-retries the open with backoff while another process holds it, so concurrent runs queue at the
-file. Each date is replaced inside one transaction: a crash before COMMIT leaves the previous
-version, and the transaction never shows half a date.
+DuckDB lets one process at a time open a file for writing; `connect` retries the open with
+backoff while another process holds it (and only then), so concurrent runs queue at the file.
+Each write is one transaction: a crash before COMMIT leaves the previous version, and the
+transaction never shows half a date.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
-from grading_pipeline.errors import MissingTableError
+from grading_pipeline.errors import MissingTableError, WarehouseUnavailableError
 from grading_pipeline.sql_catalog import SqlDialect, ddl_columns
 from grading_pipeline.tables import FENCE_TABLE
 from grading_pipeline.warehouse.base import (
@@ -48,16 +47,17 @@ class DuckDBWarehouse(Warehouse):
     def dialect(self) -> SqlDialect:
         return DUCKDB
 
+    open_timeout_seconds: float = Field(
+        default=120.0, description="How long to wait while another process holds the file's write lock."
+    )
+
     @contextmanager
     def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with DuckDBResource(database=self.database).get_connection() as con:
-            # DuckDBResource does not close the connection when the body raises; a leaked
-            # connection would hold the file's lock and stall every other process.
-            try:
-                yield con
-            finally:
-                con.close()
+        con = connect(self.database, self.open_timeout_seconds)
+        try:
+            yield con
+        finally:
+            con.close()  # a leaked connection would hold the file's lock and stall every other process
 
     @contextmanager
     def session(self) -> Iterator[DuckDBSession]:
@@ -83,6 +83,32 @@ class DuckDBWarehouse(Warehouse):
             con.unregister("incoming_rows")
             con.commit()
         return len(frame)
+
+
+def connect(database: str, timeout_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting (with backoff) only while another process holds its write lock: DuckDB
+    lets one process at a time open it. Anything else (a folder, a file that is not DuckDB, no
+    permission) fails at once with the path and the reason. (dagster-duckdb's DuckDBResource retried
+    every IOException for ~2 minutes, permanent ones too.)"""
+    path = Path(database)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WarehouseUnavailableError(f"DuckDB warehouse {database}: cannot create its folder: {error}") from error
+    deadline = time.monotonic() + timeout_seconds
+    pause = 0.05
+    while True:
+        try:
+            con = duckdb.connect(database)
+            con.execute("SET TimeZone = 'UTC'")  # dates become timestamps at UTC midnight, as on BigQuery
+            return con
+        except duckdb.Error as error:
+            held = "Could not set lock" in str(error) or "Conflicting lock" in str(error)
+            if not held or time.monotonic() + pause > deadline:
+                reason = "held by another process" if held else str(error).strip()
+                raise WarehouseUnavailableError(f"DuckDB warehouse {database} cannot be opened: {reason}") from error
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 class DuckDBSession(WarehouseSession):

@@ -42,7 +42,7 @@ def test_a_missing_input_table_is_named(bq_warehouse):
 def test_a_query_on_a_missing_table_is_a_missing_table_error_not_an_empty_result(bq_warehouse):
     bq_warehouse.ensure_tables()
     with bq_warehouse.session() as session, pytest.raises(MissingTableError, match="Load the inputs first"):
-        session.query("grading/source_health.sql", {"start_date": GAME_DATE, "end_date": GAME_DATE})
+        session.query("grading/source_health.sql", {"start_date": GAME_DATE, "end_date": GAME_DATE, "max_points": 100.0})
 
 
 def test_actuals_not_loaded_fails_without_voiding_the_day(graded_day):

@@ -111,7 +111,7 @@ def test_every_check_and_report_query_runs_alike(bq_warehouse, duck_warehouse, s
     """The asset checks and reports read the warehouse with the other texts of sql/: same answers."""
     load_and_grade(bq_warehouse, season, day_by_day=False)
     load_and_grade(duck_warehouse, season, day_by_day=False)
-    params = {"start_date": season.game_dates[0], "end_date": season.game_dates[-1], "sample_size": 20}
+    params = {"start_date": season.game_dates[0], "end_date": season.game_dates[-1], "sample_size": 20, "max_points": 100.0}
     names = [
         "checks/duplicate_business_keys.sql", "checks/performance_disagreements.sql",
         "checks/performance_duplicates.sql", "checks/value_sanity.sql", "checks/actuals_coverage.sql",

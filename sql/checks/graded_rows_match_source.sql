@@ -5,12 +5,7 @@ WITH eligible AS (
   SELECT game_date, COUNT(*) AS eligible_keys
   FROM (
     SELECT {{ business_key }}
-    FROM (
-      SELECT *, current_points_line AS line_value
-      FROM nba_predictions.player_prop_predictions
-      WHERE game_date BETWEEN @start_date AND @end_date
-        AND {{ is_eligible_prediction }}
-    )
+    FROM {{ eligible_predictions }}
     GROUP BY {{ business_key }}
   )
   GROUP BY game_date

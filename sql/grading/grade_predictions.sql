@@ -9,13 +9,12 @@ WITH eligible_predictions AS (
     ROW_NUMBER() OVER (
       PARTITION BY {{ business_key }}
       ORDER BY {{ preferred_prediction_first }}, injury_status_at_prediction ASC NULLS LAST
-    ) AS source_rank
-  FROM (
-    SELECT *, current_points_line AS line_value, created_at AS prediction_created_at
-    FROM nba_predictions.player_prop_predictions
-    WHERE game_date BETWEEN @start_date AND @end_date
-      AND {{ is_eligible_prediction }}
-  )
+    ) AS source_rank,
+    -- The confidence scale belongs to a model version, not to a row: a version that wrote any
+    -- value above 1 on a date wrote 0-100 that date (so 1.0 from it is 1%, not 100%). A version
+    -- mixing both scales on one date is refused before grading (sql/grading/source_health.sql).
+    MAX(confidence_score) OVER (PARTITION BY game_date, system_id, model_version) > 1 AS confidence_in_percent
+  FROM {{ eligible_predictions }}
 ),
 
 predictions AS (
@@ -25,8 +24,7 @@ predictions AS (
     game_date,
     system_id,
     predicted_points,
-    -- Some systems wrote confidence on a 0-100 scale.
-    CASE WHEN confidence_score > 1 THEN confidence_score / 100 ELSE confidence_score END AS confidence_score,
+    CASE WHEN confidence_in_percent THEN confidence_score / 100 ELSE confidence_score END AS confidence_score,
     UPPER(recommendation) AS recommendation,
     line_value,
     model_version,
