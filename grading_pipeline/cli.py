@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import sys
 import time
 import warnings
@@ -73,12 +74,25 @@ def _instance():
     return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
 
 
-def grade_range(start: dt.date, end: dt.date, log_level: str = "WARNING", instance=None):
-    """Materialize both assets for [start, end] as one Dagster run (a single-run range backfill)."""
+def partition_range_error(start: dt.date, end: dt.date) -> str | None:
+    """Why [start, end] is not a range of partitions, naming the valid range; None when it is."""
+    first, last = settings.season_start(), settings.yesterday()
+    outside = [d for d in (start, end) if not first <= d <= last]
+    if not outside:
+        return None
+    return (f"{outside[0]} is not a partition: the daily partitions run from {first} (GRADING_SEASON_START) "
+            f"to {last} (yesterday, UTC)")
+
+
+def grade_range(start: dt.date, end: dt.date, log_level: str = "CRITICAL", instance=None, grading: dict | None = None):
+    """Materialize both assets for [start, end] as one Dagster run (a single-run range backfill);
+    `grading`: run config of the grading step (e.g. allow_empty_replace)."""
     from grading_pipeline.definitions import build_definitions
 
     job = build_definitions().resolve_job_def("grade_game_date")
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if grading:
+        run_config["ops"] = {"grade_game_dates": {"config": grading}}
     selection = (
         {"partition_key": start.isoformat()}
         if start == end
@@ -95,7 +109,9 @@ def step_failures(result) -> list[tuple[str, str]]:
             error = event.event_specific_data.error
             while error.cause is not None:
                 error = error.cause
-            failures.append((event.step_key, f"{error.cls_name}: {error.message.strip()}"))
+            message = error.message.strip()
+            qualified = re.match(rf"[\w.]*{re.escape(error.cls_name or '')}: ", message)
+            failures.append((event.step_key, f"{error.cls_name}: {message[qualified.end():] if qualified else message}"))
     return failures
 
 
@@ -119,8 +135,15 @@ def print_summary(start: dt.date, end: dt.date) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    problem = partition_range_error(args.start, args.end)
+    if problem:
+        print(f"grading-pipeline {args.command}: {problem}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    result = grade_range(args.start, args.end, "DEBUG" if args.verbose else "WARNING")
+    # Dagster's own console log (stack traces included) only with --verbose: failures are said
+    # below, one line per failing date; the full trace stays in the run's event log.
+    grading = {"allow_empty_replace": True} if getattr(args, "allow_empty_replace", False) else None
+    result = grade_range(args.start, args.end, "DEBUG" if args.verbose else "CRITICAL", grading=grading)
     seconds = time.perf_counter() - started
     print(f"Dagster run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} in {seconds:.1f} s")
     checks = result.get_asset_check_evaluations()
@@ -130,7 +153,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
         severity = getattr(check.severity, "value", check.severity)
         print(f"  {check.partition or '-'} {check.check_name} ({severity}): {check.description or ''}".rstrip())
     for step, message in step_failures(result):
-        print(f"  step {step} failed: {message}", file=sys.stderr)
+        name, _, text = message.partition(": ")
+        lines = text.strip().splitlines() or [message]
+        print(f"FAILED ({name}): {lines[0]}", file=sys.stderr)
+        for line in lines[1:]:
+            print(f"  {line}", file=sys.stderr)
+    if not result.success and not args.verbose:
+        print(f"(the full trace: grading-pipeline {args.command} ... --verbose, or run {result.run_id} in the UI)",
+              file=sys.stderr)
     if args.command == "demo" and result.success:
         print("3/4 the daily duplicate sweep (its own job, as the 12:00 UTC schedule runs it):")
         sweep_result = run_sweep_job()
@@ -285,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("grade", help="materialize both assets for a date range in one Dagster run")
     add_range(p)
     p.add_argument("--verbose", action="store_true", help="show Dagster's event log")
+    p.add_argument("--allow-empty-replace", action="store_true",
+                   help="let a graded date whose inputs are now empty be replaced by nothing")
     p.set_defaults(func=cmd_grade)
 
     p = commands.add_parser("summary", help="per-date figures of the graded table")

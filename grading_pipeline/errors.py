@@ -49,3 +49,7 @@ class EmptyReplaceError(GradingError):
 
 class WarehouseUnavailableError(GradingError):
     """The warehouse cannot be opened (a path that is no DuckDB file, no permission, a lock held too long)."""
+
+
+class SchemaMismatchError(BadInputError):
+    """An input table lacks a column the grading reads, or holds it with another kind of type."""

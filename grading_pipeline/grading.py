@@ -21,6 +21,7 @@ from grading_pipeline.errors import (
     BadInputError,
     EmptyReplaceError,
     ImpossibleValuesError,
+    SchemaMismatchError,
     GradingError,
     InvalidPartitionKeyError,
     MissingPredictionsError,
@@ -33,7 +34,15 @@ from grading_pipeline.tables import (
     PREDICTIONS_TABLE,
     GradedTable,
 )
-from grading_pipeline.warehouse.base import AuditQuery, Fence, Publication, TableWrite, WarehouseSession
+from grading_pipeline.sql_catalog import ddl_columns, type_family
+from grading_pipeline.warehouse.base import (
+    INPUT_DDL,
+    AuditQuery,
+    Fence,
+    Publication,
+    TableWrite,
+    WarehouseSession,
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ def check_inputs(
             f"Input table(s) {', '.join(missing)} do not exist in the warehouse; load them first "
             "(locally: `grading-pipeline sample-data`)."
         )
+    check_input_schemas(session)
     params = {"start_date": start_date, "end_date": end_date, "max_points": float(policy.max_points)}
     rows = session.query("grading/source_health.sql", params)
     health = {row["game_date"]: row for row in rows}
@@ -87,6 +97,27 @@ def check_inputs(
         if h["eligible_keys"]:
             h["actuals_coverage"] = round(h["keys_with_actuals"] / h["eligible_keys"], 4)
     return health
+
+
+def check_input_schemas(session: WarehouseSession) -> None:
+    """Every column the input DDL (sql/ddl/) declares, present and of its kind, or a clear error
+    naming the table, the column, the expected and the found type (instead of an engine's binder
+    error naming neither)."""
+    problems = []
+    for ddl in INPUT_DDL:
+        table, columns = ddl_columns(ddl)
+        found = {name.lower(): kind for name, kind in session.column_types(table).items()}
+        for column in columns:
+            kind = found.get(column.name.lower())
+            if kind is None:
+                problems.append(f"{table}.{column.name}: missing (expected {column.bigquery_type})")
+            elif type_family(kind) != type_family(column.bigquery_type):
+                problems.append(f"{table}.{column.name}: expected {column.bigquery_type}, found {kind}")
+    if problems:
+        raise SchemaMismatchError(
+            "The input tables do not have the columns the grading reads (sql/ddl/); nothing was written:\n  "
+            + "\n  ".join(problems)
+        )
 
 
 def _with_samples(problems: list[GradingError], samples: list[dict[str, Any]]) -> list[GradingError]:

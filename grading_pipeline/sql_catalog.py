@@ -174,3 +174,16 @@ def ddl_columns(name: str) -> tuple[str, tuple[DdlColumn, ...]]:
     table, columns = json.loads(_cached("ddl", f"ddl_columns\0{read_sql(name)}",
                                         lambda text: json.dumps(_translation().ddl_columns(text))))
     return table, tuple(DdlColumn(*c) for c in columns)
+
+
+_TYPE_FAMILIES = (  # (family, words an engine's type name may contain), first match wins
+    ("timestamp", ("TIMESTAMP",)), ("date", ("DATE",)), ("bool", ("BOOL",)),
+    ("string", ("CHAR", "STRING", "TEXT")), ("number", ("INT", "NUMERIC", "DECIMAL", "DOUBLE", "FLOAT", "REAL")),
+)
+
+
+def type_family(type_name: str) -> str:
+    """What a column holds, whatever the engine calls it: numbers of any kind convert to one another
+    in the grading; a text, a date or a timestamp does not."""
+    upper = type_name.upper()
+    return next((family for family, words in _TYPE_FAMILIES if any(w in upper for w in words)), upper)

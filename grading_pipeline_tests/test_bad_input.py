@@ -243,3 +243,19 @@ def test_a_post_game_prediction_is_never_chosen(warehouse):
     assert published.source_health[GAME_DATE]["post_game_or_undated_predictions"] == 3
     meta = published.metadata(PREDICTION_ACCURACY)[GAME_DATE]
     assert meta["post_game_or_undated_predictions"] == 3
+
+
+@pytest.mark.parametrize("alter, named", [
+    ("ALTER TABLE nba_predictions.player_prop_predictions ALTER predicted_points TYPE VARCHAR",
+     "nba_predictions.player_prop_predictions.predicted_points: expected NUMERIC, found VARCHAR"),
+    ("ALTER TABLE nba_analytics.player_game_summary DROP COLUMN minutes_played",
+     "nba_analytics.player_game_summary.minutes_played: missing (expected FLOAT64)"),
+])
+def test_an_input_column_of_the_wrong_type_or_missing_names_table_column_and_types(graded_day, alter, named):
+    """A VARCHAR predicted_points gave a binder error with 60 lines of candidate functions."""
+    with graded_day._connection() as con:
+        con.execute(alter)
+    with pytest.raises(BadInputError) as failure:
+        grade(graded_day)
+    assert named in str(failure.value) and len(str(failure.value).splitlines()) <= 3
+    assert graded_rows(graded_day) == 2

@@ -46,7 +46,10 @@ def test_grading_a_date_without_actuals_exits_non_zero_with_the_reason(local_env
     with duckdb.connect(str(local_env / "w.duckdb")) as con:
         con.execute("DELETE FROM nba_analytics.player_game_summary WHERE game_date = '2025-11-02'")
     assert cli.main(["grade", "--start", "2025-11-01", "--end", "2025-11-02"]) == 1
-    assert "ActualsNotLoadedError: 2025-11-02: actuals not loaded" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # One clear line for the failing date, no stack trace (that is behind --verbose).
+    assert err.splitlines()[0].startswith("FAILED (ActualsNotLoadedError): 2025-11-02: actuals not loaded")
+    assert "Traceback" not in err and len(err.splitlines()) <= 3 and "--verbose" in err
 
 
 def test_locks_list_shows_the_holder_and_release_names_it(local_env, capsys):
@@ -90,3 +93,11 @@ def test_the_demo_leaves_every_check_passed_on_a_persistent_instance(local_env, 
         for key in keys:
             (latest,) = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
             assert latest.status.value == "SUCCEEDED", key
+
+
+@pytest.mark.parametrize("day", ["2025-01-01", "2099-01-01"])
+def test_a_date_outside_the_partitions_names_the_valid_range(local_env, capsys, day):
+    """It ended in a raw DagsterUnknownPartitionError traceback."""
+    assert cli.main(["grade", "--start", day, "--end", day]) == 2
+    err = capsys.readouterr().err
+    assert f"{day} is not a partition" in err and "GRADING_SEASON_START" in err and "yesterday" in err

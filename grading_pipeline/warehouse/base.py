@@ -144,6 +144,10 @@ class WarehouseSession(abc.ABC):
     def missing_tables(self, tables: list[str]) -> list[str]:
         """The logical `dataset.table` names among `tables` that do not exist."""
 
+    @abc.abstractmethod
+    def column_types(self, table: str) -> dict[str, str]:
+        """Column name -> the engine's name of its type, of an existing table."""
+
     def create_table_as(self, table: str, sql_name: str, params: dict[str, Any]) -> int:
         """(Re)create `table` from a named SELECT; returns its row count. Used by the cleanup."""
         raise NotImplementedError(f"{type(self).__name__} cannot create tables from queries yet")

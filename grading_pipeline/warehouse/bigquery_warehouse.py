@@ -256,6 +256,9 @@ class BigQuerySession(WarehouseSession):
                 missing.append(logical)
         return missing
 
+    def column_types(self, table: str) -> dict[str, str]:
+        return {f.name: f.field_type for f in self.client.get_table(self._table_ref(table), retry=self.retry).schema}
+
     # -- reads --------------------------------------------------------------------------------
 
     def query(self, sql_name: str, params: dict[str, Any]) -> list[dict[str, Any]]:

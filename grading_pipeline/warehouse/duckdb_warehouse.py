@@ -163,6 +163,13 @@ class DuckDBSession(WarehouseSession):
         }
         return [t for t in tables if t not in present]
 
+    def column_types(self, table: str) -> dict[str, str]:
+        schema, name = table.split(".")
+        return dict(self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall())
+
     def create_table_as(self, table: str, sql_name: str, params: dict[str, Any]) -> int:
         select = DUCKDB.render(sql_name)
         self._execute(f"CREATE OR REPLACE TABLE {table} AS {select}", _used_params(select, params))
