@@ -259,3 +259,49 @@ def test_an_input_column_of_the_wrong_type_or_missing_names_table_column_and_typ
         grade(graded_day)
     assert named in str(failure.value) and len(str(failure.value).splitlines()) <= 3
     assert graded_rows(graded_day) == 2
+
+
+@pytest.mark.parametrize("make", ["folder", "not_duckdb", "under_a_file"])
+def test_a_warehouse_path_that_cannot_be_a_duckdb_file_fails_at_once_with_the_path(tmp_path, make):
+    """It was retried through the connection backoff for about 2 minutes, then a traceback."""
+    import time
+
+    from grading_pipeline.errors import WarehouseUnavailableError
+    from grading_pipeline.warehouse import DuckDBWarehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    if make == "folder":
+        path.mkdir()
+    elif make == "not_duckdb":
+        path.write_text("this is a text file, not a database\n" * 100)
+    else:
+        (tmp_path / "a_file").write_text("x")
+        path = tmp_path / "a_file" / "warehouse.duckdb"
+    started = time.monotonic()
+    with pytest.raises(WarehouseUnavailableError, match=str(path).replace("/", ".")):
+        with DuckDBWarehouse(database=str(path)).session():
+            pass
+    assert time.monotonic() - started < 5
+
+
+def test_a_warehouse_held_by_another_process_is_waited_for_then_named(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from grading_pipeline.errors import WarehouseUnavailableError
+    from grading_pipeline.warehouse import DuckDBWarehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+                               "print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(WarehouseUnavailableError, match="held by another process"):
+            with DuckDBWarehouse(database=str(path), open_timeout_seconds=1.0).session():
+                pass
+        assert 0.5 < time.monotonic() - started < 5  # waited about the timeout, not minutes
+    finally:
+        holder.kill()
+        holder.wait()
