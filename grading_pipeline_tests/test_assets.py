@@ -9,9 +9,8 @@ import pytest
 from dagster import AssetKey
 
 from grading_pipeline.cli import step_failures
-from grading_pipeline.sample_data import generate_season
 from grading_pipeline_tests.conftest import fetch
-from grading_pipeline_tests.support.warehouse_rows import ACTUALS, PREDICTIONS
+from grading_pipeline_tests.support.warehouse_rows import load_season
 
 START = dt.date(2025, 10, 21)
 DAYS = 10
@@ -21,10 +20,7 @@ PERFORMANCE = AssetKey(["nba_predictions", "system_daily_performance"])
 
 @pytest.fixture
 def season(warehouse):
-    season = generate_season(START, DAYS, predictions_per_day=300, seed=3)
-    warehouse.ensure_tables(include_inputs=True)
-    warehouse.load_rows(PREDICTIONS, season.predictions)
-    warehouse.load_rows(ACTUALS, season.actuals)
+    season = load_season(warehouse, START, DAYS, 300, 3)
     return season
 
 

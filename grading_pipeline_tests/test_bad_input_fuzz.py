@@ -19,8 +19,7 @@ import pytest
 from grading_pipeline.audits import AUDITS
 from grading_pipeline.errors import GradingError
 from grading_pipeline.grading import audit_stored, publish_dates
-from grading_pipeline.sample_data import generate_season
-from grading_pipeline_tests.support.warehouse_rows import ACTUALS, PREDICTIONS
+from grading_pipeline_tests.support.warehouse_rows import ACTUALS, PREDICTIONS, load_season
 
 DAY = dt.date(2025, 11, 4)
 MUTATIONS = int(os.environ.get("FUZZ_MUTATIONS", "300"))
@@ -100,10 +99,7 @@ def follows_the_rules(con) -> list[str]:
 
 @pytest.fixture
 def session(warehouse):
-    season = generate_season(DAY, 1, predictions_per_day=150, seed=13)
-    warehouse.ensure_tables(include_inputs=True)
-    warehouse.load_rows(P, season.predictions)
-    warehouse.load_rows(A, season.actuals)
+    season = load_season(warehouse, DAY, 1, 150, 13)
     with warehouse.session() as session:
         session.con.execute("CREATE SCHEMA fuzz")
         session.con.execute(f"CREATE TABLE fuzz.predictions AS SELECT * FROM {P}")

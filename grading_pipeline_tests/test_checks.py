@@ -12,10 +12,9 @@ from dagster import AssetCheckKey, AssetKey
 
 from grading_pipeline import cli
 from grading_pipeline.audits import NO_DUPLICATE_BUSINESS_KEYS as DUPLICATE_AUDIT
-from grading_pipeline.sample_data import generate_season
 from grading_pipeline.warehouse.duckdb_warehouse import DuckDBSession
 from grading_pipeline_tests.conftest import fetch
-from grading_pipeline_tests.support.warehouse_rows import ACTUALS, GAME_DATE, PREDICTIONS, actual, load, prediction
+from grading_pipeline_tests.support.warehouse_rows import GAME_DATE, actual, load, load_season, prediction
 
 NO_DUPLICATE_BUSINESS_KEYS = DUPLICATE_AUDIT.name
 
@@ -26,10 +25,7 @@ START = dt.date(2025, 10, 21)
 
 @pytest.fixture
 def season(warehouse):
-    season = generate_season(START, 5, predictions_per_day=300, seed=5)
-    warehouse.ensure_tables(include_inputs=True)
-    warehouse.load_rows(PREDICTIONS, season.predictions)
-    warehouse.load_rows(ACTUALS, season.actuals)
+    season = load_season(warehouse, START, 5, 300, 5)
     return season
 
 

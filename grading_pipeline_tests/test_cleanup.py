@@ -8,10 +8,9 @@ import pytest
 
 from grading_pipeline import cli
 from grading_pipeline.cleanup import DEDUPLICATED_TABLE, report
-from grading_pipeline.sample_data import generate_season
 from grading_pipeline.warehouse.duckdb_warehouse import DuckDBSession
 from grading_pipeline_tests.conftest import fetch
-from grading_pipeline_tests.support.warehouse_rows import ACTUALS, PREDICTIONS
+from grading_pipeline_tests.support.warehouse_rows import load_season
 
 START = dt.date(2025, 10, 21)
 DAYS = 6
@@ -21,10 +20,7 @@ DAYS = 6
 def dirty(warehouse, grade, monkeypatch, tmp_path):
     """A graded season, then the old system's failure: some dates graded 2-3 times over (later
     graded_at), while rows whose line_value is NULL are many distinct keys, not duplicates."""
-    season = generate_season(START, DAYS, predictions_per_day=300, seed=9)
-    warehouse.ensure_tables(include_inputs=True)
-    warehouse.load_rows(PREDICTIONS, season.predictions)
-    warehouse.load_rows(ACTUALS, season.actuals)
+    season = load_season(warehouse, START, DAYS, 300, 9)
     assert grade(START, START + dt.timedelta(days=DAYS - 1)).success
     dirty_dates = season.game_dates[1:4:2]  # two non-adjacent dates: the date between stays clean
     with warehouse._connection() as con:

@@ -10,12 +10,11 @@ import datetime as dt
 import pytest
 
 from grading_pipeline.audits import NO_DUPLICATE_BUSINESS_KEYS as DUPLICATE_AUDIT
-from grading_pipeline.sample_data import generate_season
 from grading_pipeline.sensors import failed_check_sensor
 from grading_pipeline.warehouse.duckdb_warehouse import DuckDBSession
 from grading_pipeline_tests.alerts.conftest import tick
 from grading_pipeline_tests.conftest import fetch
-from grading_pipeline_tests.support.warehouse_rows import ACTUALS, PREDICTIONS
+from grading_pipeline_tests.support.warehouse_rows import load_season
 
 NO_DUPLICATE_BUSINESS_KEYS = DUPLICATE_AUDIT.name
 
@@ -31,10 +30,7 @@ def instance():  # the alerts folder's instance fixture is parametrized; one sto
 
 @pytest.fixture
 def duplicated_date(warehouse, grade, monkeypatch):
-    season = generate_season(START, 2, predictions_per_day=200, seed=4)
-    warehouse.ensure_tables(include_inputs=True)
-    warehouse.load_rows(PREDICTIONS, season.predictions)
-    warehouse.load_rows(ACTUALS, season.actuals)
+    season = load_season(warehouse, START, 2, 200, 4)
     day = season.game_dates[0]
     assert grade(day).success
 

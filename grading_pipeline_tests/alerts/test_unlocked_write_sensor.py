@@ -8,22 +8,18 @@ import datetime as dt
 
 import pytest
 from grading_pipeline.resources.partition_lock import PartitionLockResource
-from grading_pipeline.sample_data import generate_season
 from grading_pipeline.sensors import unlocked_write_sensor
 from grading_pipeline_tests.alerts.conftest import WEBSERVER, tick
 from grading_pipeline.tables import PREDICTION_ACCURACY
 from grading_pipeline_tests.conftest import materialize_graded
-from grading_pipeline_tests.support.warehouse_rows import ACTUALS, PREDICTIONS
+from grading_pipeline_tests.support.warehouse_rows import load_season
 
 START = dt.date(2025, 10, 21)
 
 
 @pytest.fixture
 def season(warehouse):
-    season = generate_season(START, 4, predictions_per_day=40, seed=5)
-    warehouse.ensure_tables(include_inputs=True)
-    warehouse.load_rows(PREDICTIONS, season.predictions)
-    warehouse.load_rows(ACTUALS, season.actuals)
+    season = load_season(warehouse, START, 4, 40, 5)
     return season
 
 

@@ -99,3 +99,14 @@ def rule_cases() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         actual("foxtrot", 40, 36.0, game_id="20251103_LAL_BOS"),
     ]
     return predictions, actuals
+
+
+def load_season(warehouse, start: dt.date, days: int, per_day: int, seed: int):
+    """A deterministic sample season in both input tables of `warehouse` (created if absent)."""
+    from grading_pipeline.sample_data import generate_season
+
+    season = generate_season(start, days, predictions_per_day=per_day, seed=seed)
+    warehouse.ensure_tables(include_inputs=True)
+    warehouse.load_rows(PREDICTIONS, season.predictions)
+    warehouse.load_rows(ACTUALS, season.actuals)
+    return season
