@@ -29,7 +29,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev
 
 bench: install
-	PYTHONPATH=$(CURDIR) $(BIN)/grading-pipeline bench
+	$(BIN)/python scripts/with-firestore-emulator.py $(BIN)/grading-pipeline bench
 
 clean:
 	rm -rf data .dagster_home
