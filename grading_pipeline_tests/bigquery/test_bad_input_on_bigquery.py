@@ -100,3 +100,23 @@ def test_the_cleanup_can_back_up_and_restore_the_graded_table(graded_day):
         session.drop_table(backup)
         assert session.missing_tables([backup]) == [backup]
     assert graded_rows(graded_day) == before
+
+
+def test_an_input_column_of_another_type_is_named_on_bigquery(bq_warehouse):
+    from google.cloud import bigquery
+
+    from grading_pipeline.errors import SchemaMismatchError
+    from grading_pipeline.warehouse.bigquery_warehouse import table_spec_for
+
+    bq_warehouse.ensure_tables()
+    table = "nba_predictions.player_prop_predictions"
+    with bq_warehouse.client_resource().get_client() as client:
+        for logical in (table, "nba_analytics.player_game_summary"):
+            dataset, name = logical.split(".")
+            ref = bigquery.DatasetReference(bq_warehouse.project, bq_warehouse.physical_dataset(dataset))
+            client.create_dataset(bigquery.Dataset(ref), exists_ok=True)
+            schema = [bigquery.SchemaField(f.name, "STRING" if f.name == "predicted_points" else f.field_type)
+                      for f in table_spec_for(logical).schema]
+            client.create_table(bigquery.Table(ref.table(name), schema=schema), exists_ok=True)
+    with pytest.raises(SchemaMismatchError, match="player_prop_predictions.predicted_points: expected NUMERIC, found STRING"):
+        grade(bq_warehouse)

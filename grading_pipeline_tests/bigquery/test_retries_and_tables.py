@@ -140,3 +140,21 @@ def test_only_used_parameters_are_sent_with_their_types():
     )
     assert [(p.name, getattr(p, "type_", None) or p.array_type) for p in params] == \
            [("start_date", "DATE"), ("names", "STRING"), ("k", "INT64")]
+
+
+def test_an_output_table_of_an_older_version_gains_the_new_columns(bq_warehouse):
+    """The fence ledger got `last_written_at`; a table created before it is migrated in place,
+    the new column NULLABLE, its rows kept."""
+    from grading_pipeline.tables import FENCE_TABLE
+
+    client = bq_warehouse.client_resource()
+    with client.get_client() as bq:
+        dataset = bigquery.DatasetReference(bq_warehouse.project, bq_warehouse.physical_dataset("nba_predictions"))
+        bq.create_dataset(bigquery.Dataset(dataset), exists_ok=True)
+        old = bigquery.Table(dataset.table(FENCE_TABLE.split(".")[1]), schema=[
+            f for f in table_spec_for(FENCE_TABLE).schema if f.name != "last_written_at"])
+        bq.create_table(old)
+    bq_warehouse.ensure_tables()
+    with client.get_client() as bq:
+        fields = {f.name: f.mode for f in bq.get_table(dataset.table(FENCE_TABLE.split(".")[1])).schema}
+    assert fields["last_written_at"] == "NULLABLE" and "claimed_at" in fields
