@@ -134,3 +134,55 @@ def test_the_coverage_threshold_is_run_config(season, grade, warehouse):
     config = {"ops": {"grade_game_dates": {"config": {"min_actuals_coverage": 1.0}}}}
     result = grade(day, raise_on_error=False, run_config=config)
     assert not result.success  # the sample has predicted players missing from the box score
+
+
+def test_either_asset_alone_keeps_the_two_tables_consistent(season, grade, instance, warehouse):
+    from grading_pipeline.tables import PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE
+
+    day = season.game_dates[0]
+    assert grade(day).success
+    with warehouse._connection() as con:  # new grades upstream, aggregate now stale
+        con.execute("UPDATE nba_predictions.player_prop_predictions SET predicted_points = predicted_points + 7 "
+                    "WHERE game_date = ?", [day])
+    result = grade(day, selection=[PREDICTION_ACCURACY.asset_key])
+    assert result.success
+    # Grading alone re-aggregated the date in the same transaction, and says so.
+    materialized = sorted((e.asset_key.path[-1], e.partition) for e in result.get_asset_materialization_events())
+    assert materialized == [("prediction_accuracy", str(day)), ("system_daily_performance", str(day))]
+    disagreements = fetch(warehouse, "SELECT COUNT(*) FROM nba_predictions.system_daily_performance p JOIN "
+                                     "(SELECT game_date, system_id, ROUND(AVG(absolute_error), 2) AS mae FROM "
+                                     "nba_predictions.prediction_accuracy GROUP BY ALL) g USING (game_date, system_id) "
+                                     "WHERE p.mae IS DISTINCT FROM g.mae")[0][0]
+    assert disagreements == 0
+    # Aggregating alone leaves the grades as they are.
+    graded = table(warehouse, "prediction_accuracy")
+    result = grade(day, selection=[SYSTEM_DAILY_PERFORMANCE.asset_key])
+    assert result.success
+    assert [e.asset_key.path[-1] for e in result.get_asset_materialization_events()] == ["system_daily_performance"]
+    assert {e.check_name for e in result.get_asset_check_evaluations()} == {
+        "one_row_per_system_and_date", "counts_agree_with_prediction_accuracy"}
+    pd.testing.assert_frame_equal(graded, table(warehouse, "prediction_accuracy"))
+
+
+def test_a_check_run_alone_audits_the_stored_rows_and_writes_nothing(season, grade, instance, warehouse, partition_lock):
+    from dagster import AssetCheckKey, Definitions
+
+    from grading_pipeline.assets import grade_game_dates
+    from grading_pipeline.tables import PREDICTION_ACCURACY
+
+    day = season.game_dates[0]
+    assert grade(day).success
+    with warehouse._connection() as con:  # duplicates slipped into the stored table by other means
+        con.execute("INSERT INTO nba_predictions.prediction_accuracy SELECT * FROM nba_predictions.prediction_accuracy "
+                    "WHERE game_date = ? LIMIT 2", [day])
+    before = table(warehouse, "prediction_accuracy")
+    job = Definitions(assets=[grade_game_dates], resources={"warehouse": warehouse, "partition_lock": partition_lock}
+                      ).resolve_implicit_global_asset_job_def()
+    check = AssetCheckKey(PREDICTION_ACCURACY.asset_key, "no_duplicate_business_keys")
+    result = job.get_subset(asset_selection=set(), asset_check_selection={check}).execute_in_process(
+        instance=instance, partition_key=str(day), raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.partition == str(day)
+    assert evaluation.metadata["duplicate_keys"].value == 2 and "stored rows" in evaluation.metadata["audited"].value
+    assert not result.get_asset_materialization_events()
+    pd.testing.assert_frame_equal(before, table(warehouse, "prediction_accuracy"))
