@@ -235,7 +235,8 @@ class DatesPublication:
         replaced = self.publication.rows_replaced.get(table.name, {})
         figures = {}
         for day in self.dates:
-            summary = {k: v for k, v in summaries.get(day, {}).items() if k != "game_date" and v is not None}
+            (row,) = summaries.get(day, [{}])  # one summary row per date
+            summary = {k: v for k, v in row.items() if k != "game_date" and v is not None}
             meta: dict[str, Any] = {**_ZEROS[table.name], **summary, "rows_replaced": replaced.get(day, 0)}
             if table is PREDICTION_ACCURACY:
                 source = self.source_health.get(day, {})

@@ -78,6 +78,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "invalidation_reason",
     "injury_status_at_prediction",
     "created_at",
+    "american_odds",
 )
 ACTUAL_COLUMNS: tuple[str, ...] = (
     "player_lookup",
@@ -427,6 +428,11 @@ def _generate_day(rng: np.random.Generator, date: dt.date, rows_wanted: int) -> 
     if n_rows and not reason.any():
         reason[int(rng.integers(n_rows))] = 2
 
+    # The price of the pick: quoted where a sportsbook line was taken (drawn last, so that every
+    # other value of a date is what it was before prices existed); NULL means standard -110.
+    priced = (~no_line) & (source[r_pl] == 0) & (rng.random(n_rows) < 0.5)
+    odds = rng.choice(np.array([-125, -120, -115, -110, -105, 100, 105, 110]), n_rows)
+
     predictions = {
         "player_lookup": roster.lookup[pid[r_pl]],
         "game_id": game_ids[p_game[r_pl]],
@@ -446,6 +452,8 @@ def _generate_day(rng: np.random.Generator, date: dt.date, rows_wanted: int) -> 
         "invalidation_reason": _REASONS[reason],
         "injury_status_at_prediction": _STATUS[status[r_pl]],
         "created_at": created_s.astype(np.int64),
+        "american_odds": odds.astype(np.int64),
+        "american_odds__mask": ~priced,
     }
     a = np.flatnonzero(has_actual)
     actuals = {
@@ -484,6 +492,8 @@ _EMPTY_PREDICTIONS = {
     "invalidation_reason": np.zeros(0, object),
     "injury_status_at_prediction": np.zeros(0, object),
     "created_at": np.zeros(0, np.int64),
+    "american_odds": np.zeros(0, np.int64),
+    "american_odds__mask": np.zeros(0, bool),
 }
 _EMPTY_ACTUALS = {
     "player_lookup": np.zeros(0, object),
@@ -545,6 +555,7 @@ def generate_season(
     p = _concat(pred_parts, _EMPTY_PREDICTIONS)
     a = _concat(act_parts, _EMPTY_ACTUALS)
     p["similar_games_count"] = pd.arrays.IntegerArray(p["similar_games_count"], p.pop("similar_games_count__mask"))
+    p["american_odds"] = pd.arrays.IntegerArray(p["american_odds"], p.pop("american_odds__mask"))
     p["created_at"] = pd.to_datetime(p["created_at"], unit="s", utc=True).as_unit("ns")
     predictions = pd.DataFrame({c: p[c] for c in PREDICTION_COLUMNS})
     actuals = pd.DataFrame({c: a[c] for c in ACTUAL_COLUMNS})

@@ -43,7 +43,8 @@ def grade(warehouse, policy=POLICY, day=GAME_DATE):
 
 
 def accuracy_summary(published, day=GAME_DATE) -> dict:
-    return published.publication.summaries[PREDICTION_ACCURACY.name].get(day, {})
+    (summary,) = published.publication.summaries[PREDICTION_ACCURACY.name].get(day, [{}])
+    return summary
 
 
 def test_a_missing_input_table_is_named(warehouse):

@@ -44,6 +44,13 @@ class TableWrite:
     table: str
     select_sql: str
     summary_sql: str | None = None
+    # A range of its own (default: the publication's), e.g. the scorecard windows a re-graded date
+    # reaches into.
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+    def range(self, start_date: dt.date, end_date: dt.date) -> tuple[dt.date, dt.date]:
+        return self.start_date or start_date, self.end_date or end_date
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,11 @@ class AuditQuery:
     sql: str
     blocking: bool
     params: Mapping[str, Any] = field(default_factory=dict)
+    start_date: dt.date | None = None  # default: the publication's range
+    end_date: dt.date | None = None
+
+    def range(self, start_date: dt.date, end_date: dt.date) -> tuple[dt.date, dt.date]:
+        return self.start_date or start_date, self.end_date or end_date
 
 
 @dataclass(frozen=True)
@@ -67,10 +79,17 @@ class Publication:
     blocked_by: tuple[str, ...]  # the blocking audits that found rows
     rows_replaced: dict[str, dict[dt.date, int]]  # table -> date -> rows of the previous version
     rows_written: dict[str, int]  # table -> rows inserted (also when rolled back)
-    summaries: dict[str, dict[dt.date, dict[str, Any]]]  # table -> date -> summary row
+    summaries: dict[str, dict[dt.date, list[dict[str, Any]]]]  # table -> date -> its summary rows
     audit_rows: dict[str, list[dict[str, Any]]]  # audit name -> the rows it returned
     seconds: float = 0.0  # the whole transaction
     audit_seconds: float = 0.0  # the audits inside it
+
+
+def rows_by_date(rows: list[dict[str, Any]]) -> dict[dt.date, list[dict[str, Any]]]:
+    grouped: dict[dt.date, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["game_date"], []).append(row)
+    return grouped
 
 
 def blocking_failures(audits: Sequence[AuditQuery], audit_rows: Mapping[str, list]) -> tuple[str, ...]:

@@ -96,6 +96,7 @@ from grading_pipeline.warehouse.base import (
     Warehouse,
     WarehouseSession,
     blocking_failures,
+    rows_by_date,
 )
 
 DATASETS = ("nba_predictions", "nba_analytics")
@@ -407,6 +408,12 @@ class BigQuerySession(WarehouseSession):
                   f"fence_count_{n}": len(fences)}
         return statements, params
 
+    @staticmethod
+    def _range_binder(prefix: str, span: tuple[dt.date, dt.date], params: dict[str, Any]):
+        """A statement's own date range: its @start_date / @end_date renamed, values added."""
+        params[f"{prefix}_start_date"], params[f"{prefix}_end_date"] = span
+        return lambda text: re.sub(r"@(start_date|end_date)\b", rf"@{prefix}_\1", text)
+
     def publish(
         self,
         start_date: dt.date,
@@ -434,24 +441,26 @@ class BigQuerySession(WarehouseSession):
             selected = output_columns(write.select_sql)
             if "*" in selected:  # e.g. the cleanup's copy: same columns, in the table's own order
                 selected = [f.name for f in table_spec_for(write.table).schema]
+            bind = self._range_binder(f"w{n}", write.range(start_date, end_date), params)
             before, after = f"_before_{n}_{suffix}", f"_after_{n}_{suffix}"
             statements += [
-                f"CREATE TEMP TABLE {before} AS\nSELECT game_date, COUNT(*) AS row_count FROM {target}\n"
-                f"WHERE {in_range} GROUP BY game_date",
-                f"DELETE FROM {target} WHERE {in_range}",
-                f"INSERT INTO {target} ({', '.join(selected)})\n{self._render(write.select_sql)}",
-                f"CREATE TEMP TABLE {after} AS\nSELECT game_date, COUNT(*) AS row_count FROM {target}\n"
-                f"WHERE {in_range} GROUP BY game_date",
+                bind(f"CREATE TEMP TABLE {before} AS\nSELECT game_date, COUNT(*) AS row_count FROM {target}\n"
+                     f"WHERE {in_range} GROUP BY game_date"),
+                bind(f"DELETE FROM {target} WHERE {in_range}"),
+                bind(f"INSERT INTO {target} ({', '.join(selected)})\n{self._render(write.select_sql)}"),
+                bind(f"CREATE TEMP TABLE {after} AS\nSELECT game_date, COUNT(*) AS row_count FROM {target}\n"
+                     f"WHERE {in_range} GROUP BY game_date"),
             ]
             results += [("before", write.table, before), ("after", write.table, after)]
             if write.summary_sql:
                 summary = f"_summary_{n}_{suffix}"
-                statements.append(f"CREATE TEMP TABLE {summary} AS\n{self._render(write.summary_sql)}")
+                statements.append(bind(f"CREATE TEMP TABLE {summary} AS\n{self._render(write.summary_sql)}"))
                 results.append(("summary", write.table, summary))
         blocking = []
         for n, audit in enumerate(audits):
             found = f"_audit_{n}_{suffix}"
-            statements.append(f"CREATE TEMP TABLE {found} AS\n{self._render(audit.sql)}")
+            bind = self._range_binder(f"a{n}", audit.range(start_date, end_date), params)
+            statements.append(bind(f"CREATE TEMP TABLE {found} AS\n{self._render(audit.sql)}"))
             params.update(audit.params)
             results.append(("audit", audit.name, found))
             if audit.blocking:
@@ -484,8 +493,7 @@ class BigQuerySession(WarehouseSession):
             parts.setdefault((row["part"], row["name"]), []).append(_from_json(json.loads(row["row"])))
         replaced = {w.table: {r["game_date"]: r["row_count"] for r in parts.get(("before", w.table), [])} for w in writes}
         written = {w.table: sum(r["row_count"] for r in parts.get(("after", w.table), [])) for w in writes}
-        summaries = {w.table: {r["game_date"]: r for r in parts.get(("summary", w.table), [])}
-                     for w in writes if w.summary_sql}
+        summaries = {w.table: rows_by_date(parts.get(("summary", w.table), [])) for w in writes if w.summary_sql}
         audit_rows = {a.name: parts.get(("audit", a.name), []) for a in audits}
         blocked = blocking_failures(audits, audit_rows)
         return Publication(start_date, end_date, not blocked, blocked, replaced, written, summaries, audit_rows,

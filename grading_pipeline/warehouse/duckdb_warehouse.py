@@ -31,6 +31,7 @@ from grading_pipeline.warehouse.base import (
     Warehouse,
     WarehouseSession,
     blocking_failures,
+    rows_by_date,
 )
 
 DATASETS = ("nba_predictions", "nba_analytics")
@@ -224,7 +225,6 @@ class DuckDBSession(WarehouseSession):
         fences: Mapping[str, Sequence[Fence]] | None = None,
     ) -> Publication:
         started = time.perf_counter()
-        params = {"start_date": start_date, "end_date": end_date}
         in_range = "game_date BETWEEN $start_date AND $end_date"
         replaced: dict[str, dict[dt.date, int]] = {}
         written: dict[str, int] = {}
@@ -233,6 +233,7 @@ class DuckDBSession(WarehouseSession):
             for write in writes:
                 self._touch_fences(write.table, (fences or {}).get(write.table, ()))
             for write in writes:
+                params = dict(zip(("start_date", "end_date"), write.range(start_date, end_date)))
                 replaced[write.table] = dict(self._execute(
                     f"SELECT game_date, COUNT(*) FROM {write.table} WHERE {in_range} GROUP BY game_date", params
                 ).fetchall())
@@ -243,10 +244,13 @@ class DuckDBSession(WarehouseSession):
                 ).fetchone()
             self._staged(writes)
             audit_started = time.perf_counter()
-            audit_rows = {a.name: self.query(a.sql, {**params, **a.params}) for a in audits}
+            audit_rows = {
+                a.name: self.query(a.sql, {**dict(zip(("start_date", "end_date"), a.range(start_date, end_date))), **a.params})
+                for a in audits
+            }
             audit_seconds = time.perf_counter() - audit_started
             summaries = {
-                w.table: {row["game_date"]: row for row in self.query(w.summary_sql, params)}
+                w.table: rows_by_date(self.query(w.summary_sql, dict(zip(("start_date", "end_date"), w.range(start_date, end_date)))))
                 for w in writes if w.summary_sql
             }
             blocked = blocking_failures(audits, audit_rows)
@@ -287,3 +291,4 @@ class DuckDBSession(WarehouseSession):
 def _used_params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     """DuckDB rejects bound parameters a statement does not use; pass only those it names."""
     return {k: v for k, v in params.items() if f"${k}" in sql}
+

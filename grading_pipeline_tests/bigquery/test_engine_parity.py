@@ -78,8 +78,8 @@ def figures(writes):
         for table in write.rows_written:
             out[(table, "rows_written", write.start_date)] = write.rows_written[table]
             out[(table, "rows_replaced", write.start_date)] = write.rows_replaced[table]
-            for day, row in write.summaries.get(table, {}).items():
-                out[(table, "per_date", day)] = {k: _num(v) for k, v in row.items()}
+            for day, rows in write.summaries.get(table, {}).items():
+                out[(table, "per_date", day)] = [{k: _num(v) for k, v in row.items()} for row in rows]
         for name, rows in write.audit_rows.items():
             out[("audit", name, write.start_date)] = [{k: _num(v) for k, v in r.items()} for r in rows]
     return out

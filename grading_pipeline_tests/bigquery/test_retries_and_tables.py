@@ -82,7 +82,7 @@ def test_a_unit_aborted_by_a_concurrent_update_is_retried_whole_and_each_retry_i
         published = session(client).publish(DAY, DAY, [GRADE])
     assert len(client.scripts) == 4
     assert (published.rows_written, published.rows_replaced, published.summaries, published.committed) == \
-           ({ACCURACY_TABLE: 3}, {ACCURACY_TABLE: {DAY: 2}}, {ACCURACY_TABLE: {DAY: {"game_date": DAY, "rows_graded": 3}}}, True)
+           ({ACCURACY_TABLE: 3}, {ACCURACY_TABLE: {DAY: 2}}, {ACCURACY_TABLE: {DAY: [{"game_date": DAY, "rows_graded": 3}]}}, True)
     retries = [r for r in caplog.records if "lost a race with a concurrent write" in r.getMessage()]
     assert [f"attempt {n}/4 " in r.getMessage() for n, r in enumerate(retries, 1)] == [True, True, True]
 
@@ -117,7 +117,8 @@ def test_the_write_is_one_parameterized_transaction_script_that_commits_only_whe
     assert sum(s.replace("`", "").startswith(f"DELETE FROM {target}") for s in statements) == 1
     assert sum(s.replace("`", "").startswith(f"INSERT INTO {target}") for s in statements) == 1
     assert "2025-11-03" not in script  # values travel as parameters only
-    assert {(p.name, p.type_) for p in params} == {("start_date", "DATE"), ("end_date", "DATE"), ("sample_size", "INT64")}
+    assert {(p.name, p.type_) for p in params} == {  # each statement binds its own range
+        (f"{prefix}_{end}", "DATE") for prefix in ("w0", "a0") for end in ("start_date", "end_date")} | {("sample_size", "INT64")}
 
 
 def test_tables_are_defined_from_the_ddl():

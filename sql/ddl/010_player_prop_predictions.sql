@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS nba_predictions.player_prop_predictions (
   is_active BOOL,
   invalidation_reason STRING,
   injury_status_at_prediction STRING,  -- OUT / DOUBTFUL / QUESTIONABLE / PROBABLE / AVAILABLE
-  created_at TIMESTAMP
+  created_at TIMESTAMP,
+  american_odds INT64                  -- the price of the pick (e.g. -115, +105); NULL: standard -110
 )
 PARTITION BY game_date
 CLUSTER BY system_id, player_lookup

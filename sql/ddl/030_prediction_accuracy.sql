@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS nba_predictions.prediction_accuracy (
   is_voided BOOL NOT NULL,
   void_reason STRING,
   prediction_created_at TIMESTAMP,
-  graded_at TIMESTAMP NOT NULL
+  graded_at TIMESTAMP NOT NULL,
+  american_odds INT64
 )
 PARTITION BY game_date
 CLUSTER BY system_id, player_lookup

@@ -28,6 +28,7 @@ predictions AS (
     UPPER(recommendation) AS recommendation,
     line_value,
     model_version,
+    american_odds,
     UPPER(injury_status_at_prediction) AS injury_status_at_prediction,
     prediction_created_at
   FROM eligible_predictions
@@ -111,5 +112,6 @@ SELECT
     ELSE 'dnp_unknown'
   END AS void_reason,
   prediction_created_at,
-  CURRENT_TIMESTAMP() AS graded_at
+  CURRENT_TIMESTAMP() AS graded_at,
+  american_odds
 FROM graded
