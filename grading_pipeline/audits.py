@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from grading_pipeline.sql_catalog import business_key
-from grading_pipeline.tables import PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE, GradedTable
+from grading_pipeline.tables import PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE, SYSTEM_SCORECARD, GradedTable
 
 Rows = list[dict[str, Any]]
 
@@ -189,6 +189,21 @@ COUNTS_AGREE_WITH_PREDICTION_ACCURACY = Audit(
     judge=_counts_agree,
 )
 
+def _one_row_per_window(rows: Rows, settings: AuditSettings) -> Finding:
+    if not rows:
+        return Finding(True)
+    return Finding(
+        False, metadata={"duplicate_rows": len(rows), "sample": _sample(rows, ["system_id", "window_days", "copies"], settings.sample_size)},
+        description=f"{len(rows)} (system, window) with more than one row",
+    )
+
+
+ONE_ROW_PER_SYSTEM_WINDOW_AND_DATE = Audit(
+    "one_row_per_system_window_and_date", SYSTEM_SCORECARD, "checks/scorecard_duplicates.sql", blocking=True,
+    description="(game_date, system_id, window_days) is unique.",
+    judge=_one_row_per_window,
+)
+
 AUDITS: tuple[Audit, ...] = (
     NO_DUPLICATE_BUSINESS_KEYS,
     GRADED_ROWS_MATCH_SOURCE,
@@ -196,6 +211,7 @@ AUDITS: tuple[Audit, ...] = (
     ACTUALS_COVERAGE,
     ONE_ROW_PER_SYSTEM_AND_DATE,
     COUNTS_AGREE_WITH_PREDICTION_ACCURACY,
+    ONE_ROW_PER_SYSTEM_WINDOW_AND_DATE,
 )
 AUDITS_BY_NAME: Mapping[str, Audit] = {a.name: a for a in AUDITS}
 

@@ -162,13 +162,16 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"(the full trace: grading-pipeline {args.command} ... --verbose, or run {result.run_id} in the UI)",
               file=sys.stderr)
     if args.command == "demo" and result.success:
-        print("3/4 the daily duplicate sweep (its own job, as the 12:00 UTC schedule runs it):")
+        print("3/5 the daily duplicate sweep (its own job, as the 12:00 UTC schedule runs it):")
         sweep_result = run_sweep_job()
         (evaluation,) = sweep_result.get_asset_check_evaluations()
         print(f"  Dagster run {sweep_result.run_id}: no_duplicates_in_recent_days "
               f"{'passed' if evaluation.passed else 'FAILED'} ({evaluation.metadata['game_date'].value})")
-    print(f"{'4/4 ' if args.command == 'demo' else ''}graded dates in {settings.duckdb_path()}:")
+    print(f"{'4/5 ' if args.command == 'demo' else ''}graded dates in {settings.duckdb_path()}:")
     print_summary(args.start, args.end)
+    if args.command == "demo" and result.success:
+        print("\n5/5 the systems, ranked (grading-pipeline scorecard):")
+        print_scorecard(args.end, 30)
     return 0 if result.success else 1
 
 
@@ -183,9 +186,9 @@ def run_sweep_job():
 def cmd_demo(args: argparse.Namespace) -> int:
     sample_window(args)
     end = args.start + dt.timedelta(days=args.days - 1)
-    print(f"1/4 sample data -> {settings.duckdb_path()}")
+    print(f"1/5 sample data -> {settings.duckdb_path()}")
     cmd_sample_data(args)
-    print(f"2/4 grading {args.start} .. {end} through Dagster (one single-run backfill)")
+    print(f"2/5 grading {args.start} .. {end} through Dagster (one single-run backfill)")
     args.end = end
     return cmd_grade(args)
 
@@ -215,6 +218,48 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for key in found.sample[:5]:
         print(f"  {key}")
     return 1
+
+
+def print_scorecard(game_date: dt.date | None, window: int) -> int:
+    from grading_pipeline.tables import BREAK_EVEN_WIN_RATE
+
+    with _warehouse().session() as session:
+        if game_date is None:
+            (row,) = session.query("reports/last_scorecard_date.sql", {})
+            game_date = row["game_date"]
+            if game_date is None:
+                print("No scorecard yet: grade some dates first (grading-pipeline grade ...)", file=sys.stderr)
+                return 1
+        rows = session.query("reports/scorecard.sql", {"game_date": game_date, "window_days": window})
+    if not rows:
+        print(f"No {window}-day scorecard for {game_date} (windows: 1, 7, 30; is the date graded?)", file=sys.stderr)
+        return 1
+
+    def num(value, spec):
+        return "-" if value is None else format(value, spec)
+
+    print(f"{window}-day scorecard ending {game_date} (window from {rows[0]['window_start']}; "
+          "ranked by the lower bound of the 95% interval)")
+    header = (f"{'#':>3} {'system':<25}{'picks':>7}{'wins':>6}{'win rate':>9}{'95% low':>9}{'95% high':>9}"
+              f"{'ROI -110':>9}{'ROI price':>10}{'MAE':>7}{'Brier':>7}  beats break-even")
+    print(header)
+    print("-" * len(header))
+    for rank, r in enumerate(rows, 1):
+        print(f"{rank:>3} {r['system_id']:<25}{r['decided_picks']:>7}{r['wins']:>6}{num(r['win_rate'], '.3f'):>9}"
+              f"{num(r['win_rate_lower'], '.3f'):>9}{num(r['win_rate_upper'], '.3f'):>9}{num(r['roi'], '+.1%'):>9}"
+              f"{num(r['roi_at_price'], '+.1%'):>10}{num(r['mae'], '.2f'):>7}{num(r['brier_score'], '.3f'):>7}"
+              f"  {'YES' if r['beats_break_even'] else 'no'}")
+    winners = [r["system_id"] for r in rows if r["beats_break_even"]]
+    print(f"{len(winners)} of {len(rows)} systems beat the -110 break-even ({BREAK_EVEN_WIN_RATE:.2%}) with 95% "
+          f"confidence" + (f": {', '.join(winners)}." if winners else "."))
+    return 0
+
+
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    if args.window not in (1, 7, 30):
+        print(f"grading-pipeline scorecard: --window must be 1, 7 or 30, not {args.window}", file=sys.stderr)
+        return 2
+    return print_scorecard(args.date, args.window)
 
 
 def cmd_locks(args: argparse.Namespace) -> int:
@@ -322,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("summary", help="per-date figures of the graded table")
     add_range(p)
     p.set_defaults(func=cmd_summary)
+
+    p = commands.add_parser("scorecard", help="rank the systems over a trailing window: win rate, its 95% interval, ROI")
+    p.add_argument("--date", type=_date, default=None, help="the window's last date (default: the newest scored)")
+    p.add_argument("--window", type=int, default=30, help="1, 7 or 30 days (default %(default)s)")
+    p.set_defaults(func=cmd_scorecard)
 
     p = commands.add_parser("sweep", help="deployment gate: exit 1 when any duplicate business key exists in the last N days")
     p.add_argument("--days", type=int, default=7)

@@ -29,9 +29,11 @@ from grading_pipeline.errors import (
 )
 from grading_pipeline.tables import (
     ACTUALS_TABLE,
+    BREAK_EVEN_WIN_RATE,
     GRADED_TABLES,
     PREDICTION_ACCURACY,
     PREDICTIONS_TABLE,
+    SYSTEM_SCORECARD,
     GradedTable,
 )
 from grading_pipeline.sql_catalog import ddl_columns, type_family
@@ -191,8 +193,8 @@ def _problem(game_date: dt.date, health: dict[str, Any], policy: GradingPolicy) 
 
 
 def tables_to_write(selected: Iterable[GradedTable]) -> tuple[GradedTable, ...]:
-    """Grading a date always re-aggregates it: the two tables never disagree. Aggregating alone
-    reads the graded rows as they are."""
+    """Grading a date always re-aggregates it and re-scores it: the tables never disagree.
+    Aggregating or scoring alone reads the graded rows as they are."""
     names = {t.name for t in selected}
     if PREDICTION_ACCURACY.name in names:
         return GRADED_TABLES
@@ -211,6 +213,10 @@ class DatesPublication:
     publication: Publication
     findings: dict[str, dict[dt.date, Finding]]  # audit name -> date -> finding
     source_health: dict[dt.date, dict[str, Any]] = field(default_factory=dict)
+    ranges: dict[str, tuple[dt.date, dt.date]] = field(default_factory=dict)  # table -> the dates it wrote
+
+    def dates_of(self, table: GradedTable) -> list[dt.date]:
+        return dates_between(*self.ranges.get(table.name, (self.publication.start_date, self.publication.end_date)))
 
     @property
     def dates(self) -> list[dt.date]:
@@ -234,7 +240,10 @@ class DatesPublication:
         summaries = self.publication.summaries.get(table.name, {})
         replaced = self.publication.rows_replaced.get(table.name, {})
         figures = {}
-        for day in self.dates:
+        for day in self.dates_of(table):
+            if table is SYSTEM_SCORECARD:
+                figures[day] = {**_scorecard_figures(summaries.get(day, [])), "rows_replaced": replaced.get(day, 0)}
+                continue
             (row,) = summaries.get(day, [{}])  # one summary row per date
             summary = {k: v for k, v in row.items() if k != "game_date" and v is not None}
             meta: dict[str, Any] = {**_ZEROS[table.name], **summary, "rows_replaced": replaced.get(day, 0)}
@@ -267,6 +276,17 @@ class DatesPublication:
         )
 
 
+def _scorecard_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A date's 30-day windows, one plotted name per system and figure, beside the break-even line."""
+    figures: dict[str, Any] = {"break_even_win_rate": BREAK_EVEN_WIN_RATE, "systems": len(rows),
+                               "systems_beating_break_even": sum(bool(r["beats_break_even"]) for r in rows)}
+    for row in rows:
+        for name in ("win_rate", "win_rate_lower", "roi"):
+            if row[name] is not None:
+                figures[f"{row['system_id']}__{name}_30d"] = float(row[name])
+    return figures
+
+
 # Figures of a date without rows (a day without games), so every date has the same plotted names.
 _ZEROS = {
     "nba_predictions.prediction_accuracy": {"rows_graded": 0, "voided": 0, "pushes": 0, "without_actuals": 0,
@@ -285,22 +305,28 @@ def publish_dates(
     fences: Mapping[str, Sequence[Fence]] | None = None,
     select_overrides: Mapping[str, str] | None = None,
     audits: Sequence[Audit] | None = None,
+    reach_until: dt.date | None = None,
 ) -> DatesPublication:
     """Check the inputs (when grading), then replace the tables' rows of every date in
     [start_date, end_date] in one transaction that commits only if no blocking audit fails.
     `select_overrides` (table -> sql/ name) takes a table's new rows from elsewhere (the cleanup's
     deduplicated copy); its inputs are then not checked, as it is not graded again. `audits`:
-    default, every audit of the tables."""
+    default, every audit of the tables. `reach_until`: the last date whose scorecard may be
+    published again (the scorecards already published after end_date, up to it, are)."""
     tables = tables_to_write(tables)
     overrides = dict(select_overrides or {})
+    ranges = {t.name: (start_date, end_date) for t in tables}
+    if SYSTEM_SCORECARD in tables and reach_until and reach_until > end_date:
+        # Re-grading a date changes the windows of the scorecards after it: publish those again too.
+        ranges[SYSTEM_SCORECARD.name] = (start_date, max(end_date, _last_scored(session, end_date, reach_until)))
     grading = PREDICTION_ACCURACY in tables and PREDICTION_ACCURACY.name not in overrides
     health = check_inputs(session, start_date, end_date, policy) if grading else {}
     if grading and not policy.allow_empty_replace:
         _refuse_to_empty_graded_dates(session, start_date, end_date, health)
-    writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql) for t in tables]
+    writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql, *ranges[t.name]) for t in tables]
     audits = audits_of(tables) if audits is None else tuple(audits)
-    publication = session.publish(start_date, end_date, writes, _queries(audits, settings), fences)
-    return _judged(publication, audits, settings, health)
+    publication = session.publish(start_date, end_date, writes, _queries(audits, settings, ranges), fences)
+    return _judged(publication, audits, settings, health, ranges)
 
 
 def _refuse_to_empty_graded_dates(
@@ -328,14 +354,22 @@ def audit_stored(
     return {a.name: a.findings(session.query(a.sql, {**params, **a.params(settings)}), days, settings) for a in audits}
 
 
-def _queries(audits: Sequence[Audit], settings: AuditSettings) -> list[AuditQuery]:
-    return [AuditQuery(a.name, a.sql, a.blocking, a.params(settings)) for a in audits]
+def _last_scored(session: WarehouseSession, after: dt.date, until: dt.date) -> dt.date:
+    rows = session.query("scorecard/last_scored_date.sql", {"start_date": after + dt.timedelta(days=1), "end_date": until})
+    return rows[0]["last_scored"] if rows and rows[0]["last_scored"] else after
+
+
+def _queries(audits: Sequence[Audit], settings: AuditSettings, ranges: Mapping[str, tuple[dt.date, dt.date]]) -> list[AuditQuery]:
+    return [AuditQuery(a.name, a.sql, a.blocking, a.params(settings), *ranges.get(a.table.name, (None, None)))
+            for a in audits]
 
 
 def _judged(
     publication: Publication, audits: Sequence[Audit], settings: AuditSettings, health: dict[dt.date, dict[str, Any]],
+    ranges: Mapping[str, tuple[dt.date, dt.date]],
 ) -> DatesPublication:
-    days = dates_between(publication.start_date, publication.end_date)
-    findings = {a.name: a.findings(publication.audit_rows[a.name], days, settings) for a in audits}
+    default = (publication.start_date, publication.end_date)
+    findings = {a.name: a.findings(publication.audit_rows[a.name], dates_between(*ranges.get(a.table.name, default)), settings)
+                for a in audits}
     tables = tuple(t for t in GRADED_TABLES if t.name in publication.rows_written)
-    return DatesPublication(tables, publication, findings, health)
+    return DatesPublication(tables, publication, findings, health, dict(ranges))

@@ -33,5 +33,14 @@ SYSTEM_DAILY_PERFORMANCE = GradedTable(
     "nba_predictions.system_daily_performance", "daily_performance",
     "performance/system_daily_performance.sql", "performance/partition_summary.sql",
 )
-# In dependency order: a date's performance is aggregated from its graded rows.
-GRADED_TABLES = (PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE)
+SYSTEM_SCORECARD = GradedTable(
+    "nba_predictions.system_scorecard", "scorecard",
+    "scorecard/system_scorecard.sql", "scorecard/partition_summary.sql",
+)
+# How many later dates a date's grades reach into: the longest window of
+# sql/scorecard/system_scorecard.sql (30 days) ends up to 29 days after it.
+SCORECARD_REACH_DAYS = 29
+# Standard -110 pricing: a pick must win 110 / 210 of the time to break even (the scorecard SQL's).
+BREAK_EVEN_WIN_RATE = round(110 / 210, 4)
+# In dependency order: a date's performance and scorecard are computed from its graded rows.
+GRADED_TABLES = (PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE, SYSTEM_SCORECARD)

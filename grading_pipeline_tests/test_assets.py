@@ -148,7 +148,7 @@ def test_either_asset_alone_keeps_the_two_tables_consistent(season, grade, insta
     assert result.success
     # Grading alone re-aggregated the date in the same transaction, and says so.
     materialized = sorted((e.asset_key.path[-1], e.partition) for e in result.get_asset_materialization_events())
-    assert materialized == [("prediction_accuracy", str(day)), ("system_daily_performance", str(day))]
+    assert materialized == [(name, str(day)) for name in ("prediction_accuracy", "system_daily_performance", "system_scorecard")]
     disagreements = fetch(warehouse, "SELECT COUNT(*) FROM nba_predictions.system_daily_performance p JOIN "
                                      "(SELECT game_date, system_id, ROUND(AVG(absolute_error), 2) AS mae FROM "
                                      "nba_predictions.prediction_accuracy GROUP BY ALL) g USING (game_date, system_id) "

@@ -25,8 +25,8 @@ def test_sample_data_then_grade_prints_every_date(local_env, capsys):
     out = capsys.readouterr().out
     assert "SUCCESS" in out and "duplicate business keys: 0" in out
     assert all(f"2025-11-0{d}" in out for d in range(1, 5))
-    # The job evaluates the six partition checks on each of the 4 dates, not the sweep (its own job).
-    assert "asset checks: 24 evaluations passed, 0 failed" in out
+    # The job evaluates the seven partition checks on each of the 4 dates, not the sweep (its own job).
+    assert "asset checks: 28 evaluations passed, 0 failed" in out
 
 
 def test_the_grading_job_evaluates_every_partition_check_and_not_the_sweep(local_env):
@@ -86,7 +86,8 @@ def test_the_demo_leaves_every_check_passed_on_a_persistent_instance(local_env, 
     monkeypatch.setenv("GRADING_SEASON_START", start.isoformat())
     assert cli.main(["demo", "--start", start.isoformat(), "--per-day", "100"]) == 0
     out = capsys.readouterr().out
-    assert "1/4 sample data" in out and "no_duplicates_in_recent_days passed" in out and "4/4 graded dates" in out
+    assert "1/5 sample data" in out and "no_duplicates_in_recent_days passed" in out and "4/5 graded dates" in out
+    assert "30-day scorecard ending" in out and "beat the -110 break-even" in out
     with DagsterInstance.get() as instance:
         keys = [AssetCheckKey(a.table.asset_key, a.name) for a in AUDITS]
         keys.append(AssetCheckKey(AssetKey(["nba_predictions", "prediction_accuracy"]), NO_DUPLICATES_IN_RECENT_DAYS))

@@ -46,13 +46,20 @@ from grading_pipeline.grading import (
     DatesPublication,
     GradingPolicy,
     audit_stored,
+    dates_between,
     parse_game_date,
     publish_dates,
     tables_to_write,
 )
 from grading_pipeline.partitions import game_date_partitions
 from grading_pipeline.resources.partition_lock import PartitionLockResource
-from grading_pipeline.tables import GRADED_TABLES, PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE
+from grading_pipeline.tables import (
+    GRADED_TABLES,
+    PREDICTION_ACCURACY,
+    SCORECARD_REACH_DAYS,
+    SYSTEM_DAILY_PERFORMANCE,
+    SYSTEM_SCORECARD,
+)
 from grading_pipeline.warehouse.base import Warehouse
 
 GROUP = "grading"
@@ -118,6 +125,24 @@ PERFORMANCE_SPEC = AssetSpec(
     kinds={ENGINE_KIND},
     tags={"domain": "grading"},
 )
+SCORECARD_SPEC = AssetSpec(
+    SYSTEM_SCORECARD.asset_key,
+    description=(
+        "Is a system beating the market? One row per (game_date, system_id, window) for the trailing windows "
+        "of 1, 7 and 30 days ending on the date: decided picks, wins, win rate with a Wilson 95% interval and "
+        "whether its lower bound clears the -110 break-even (52.38%), units won and ROI at -110 and at the "
+        "pick's own price (american_odds; NULL: -110), MAE, the Brier score of confidence against the outcome, "
+        "and per confidence decile decided picks and win rate (calibration). Voids and pushes are neither wins "
+        "nor losses, as in system_daily_performance.\n\nReplaced atomically with its date's grades, under its "
+        "`scorecard` lock; re-grading a date scores again the dates whose windows reach it. "
+        "`grading-pipeline scorecard` ranks the systems."
+    ),
+    deps=[PREDICTION_ACCURACY.asset_key],
+    partitions_def=game_date_partitions,
+    group_name=GROUP,
+    kinds={ENGINE_KIND},
+    tags={"domain": "grading"},
+)
 CHECK_SPECS = [
     AssetCheckSpec(audit.name, asset=audit.table.asset_key, blocking=audit.blocking, description=audit.description,
                    partitions_def=game_date_partitions)
@@ -127,7 +152,7 @@ CHECK_SPECS = [
 
 @multi_asset(
     name="grade_game_dates",
-    specs=[ACCURACY_SPEC, PERFORMANCE_SPEC],
+    specs=[ACCURACY_SPEC, PERFORMANCE_SPEC, SCORECARD_SPEC],
     check_specs=CHECK_SPECS,
     can_subset=True,
     backfill_policy=BackfillPolicy.single_run(),
@@ -146,7 +171,12 @@ def grade_game_dates(
         return
     tables = tables_to_write(selected)
     step = getattr(context, "op_execution_context", context).op_def.name
-    with hold_dates(partition_lock, tables, dates, context.run.run_id, step, context.log) as held:
+    # The scorecards already published after the run's dates whose windows reach them are scored
+    # again: lock every date they may be on.
+    reach_until = min(dates[-1] + dt.timedelta(days=SCORECARD_REACH_DAYS), settings.yesterday())
+    dates_by_table = {t.name: dates_between(dates[0], max(dates[-1], reach_until)) if t is SYSTEM_SCORECARD else dates
+                      for t in tables}
+    with hold_dates(partition_lock, tables, dates_by_table, context.run.run_id, step, context.log) as held:
         with warehouse.session() as session:
             for table in tables:
                 # Claimed as soon as the locks are held: a holder whose lease ran out can no
@@ -154,7 +184,7 @@ def grade_game_dates(
                 session.claim_fences(table.name, held.fences[table.name])
             held.assert_held()
             published = publish_dates(session, dates[0], dates[-1], tables, config.policy(),
-                                      config.audit_settings(), held.fences)
+                                      config.audit_settings(), held.fences, reach_until=reach_until)
     if not published.committed:
         # Recorded on each date's partition against the version that stays (the previous one).
         yield from _evaluations(context, published.findings, "the new rows, inside the write's transaction",
@@ -167,12 +197,13 @@ def grade_game_dates(
             metadata = {**figures, **held.lock_metadata[table.name][game_date]}
             if len(dates) == 1:
                 metadata["seconds"] = seconds  # a range's run time is no date's own figure
-            if table in selected:
+            if table in selected and dates[0] <= game_date <= dates[-1]:
                 context.add_asset_metadata(metadata, asset_key=table.asset_key, partition_key=game_date.isoformat())
-            else:
+            else:  # written with the run's dates, though not among them or not selected
                 yield AssetMaterialization(
                     table.asset_key, partition=game_date.isoformat(), metadata=metadata,
-                    description=f"re-aggregated with {PREDICTION_ACCURACY.name}",
+                    description=(f"re-computed with {PREDICTION_ACCURACY.name} "
+                                 f"{dates[0]}{'' if len(dates) == 1 else '..' + str(dates[-1])}"),
                 )
         if table in selected:
             yield MaterializeResult(asset_key=table.asset_key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,17 +47,19 @@ def _chunks(dates: Sequence[dt.date], size: int) -> list[Sequence[dt.date]]:
 def hold_dates(
     lock: PartitionLockResource,
     tables: Sequence[GradedTable],
-    dates: Sequence[dt.date],
+    dates: Sequence[dt.date] | Mapping[str, Sequence[dt.date]],
     run_id: str,
     step: str,
     log: logging.Logger | Any,
 ) -> Iterator[HeldDates]:
+    """`dates`: the same for every table, or each table's (table name -> dates)."""
     held = HeldDates()
     with ExitStack() as stack:
         for table in tables:
             held.fences[table.name] = []
             held.lock_metadata[table.name] = {}
-            for chunk in _chunks(list(dates), LOCK_BATCH_DATES):
+            table_dates = dates[table.name] if isinstance(dates, Mapping) else dates
+            for chunk in _chunks(list(table_dates), LOCK_BATCH_DATES):
                 leases = stack.enter_context(lock.hold_many(
                     table.lock_type, chunk, operation_id=lambda day, lock_type=table.lock_type: f"{lock_type}_{day}:{run_id}",
                     run_id=run_id, step=step,

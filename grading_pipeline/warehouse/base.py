@@ -20,6 +20,7 @@ OUTPUT_DDL = (
     "ddl/030_prediction_accuracy.sql",
     "ddl/040_system_daily_performance.sql",
     "ddl/050_partition_write_fences.sql",
+    "ddl/060_system_scorecard.sql",
 )
 INPUT_DDL = ("ddl/010_player_prop_predictions.sql", "ddl/020_player_game_summary.sql")
 

@@ -49,10 +49,8 @@ def test_a_date_written_with_locking_disabled_is_alerted_once_per_asset(season, 
         cursor = tick(unlocked_write_sensor, instance, slack_alerts, cursor).cursor
 
     alerts = by_title(slack_server)
-    assert set(alerts) == {
-        f"Written WITHOUT the partition lock: prediction_accuracy {day}",
-        f"Written WITHOUT the partition lock: system_daily_performance {day}",
-    }
+    assert set(alerts) == {f"Written WITHOUT the partition lock: {name} {day}"
+                           for name in ("prediction_accuracy", "system_daily_performance", "system_scorecard")}
     text = alerts[f"Written WITHOUT the partition lock: prediction_accuracy {day}"]
     assert f"Dates: {day}" in text and f"Run: {result.run_id}" in text
     assert f"• locking disabled (GRADING_USE_LOCK=false) — {day}" in text
@@ -63,7 +61,7 @@ def test_a_range_run_lists_its_dates_from_each_dates_metadata(season, instance, 
                                                               slack_server, slack_alerts):
     unreachable = PartitionLockResource(backend="sqlite", sqlite_path=str(tmp_path), proceed_when_unavailable=True)
     first, last = START, START + dt.timedelta(days=3)
-    # Grading alone re-aggregates its dates: both tables were written unlocked.
+    # Grading alone re-aggregates and re-scores its dates: every table was written unlocked.
     result = run(instance, warehouse, unreachable, first, last, selection=[PREDICTION_ACCURACY.asset_key])
 
     cursor = tick(unlocked_write_sensor, instance, slack_alerts, None).cursor
@@ -71,7 +69,7 @@ def test_a_range_run_lists_its_dates_from_each_dates_metadata(season, instance, 
 
     alerts = by_title(slack_server)  # one alert per asset of the run, not one per partition
     assert set(alerts) == {f"Written WITHOUT the partition lock: {name} {first}..{last}"
-                           for name in ("prediction_accuracy", "system_daily_performance")}
+                           for name in ("prediction_accuracy", "system_daily_performance", "system_scorecard")}
     text = alerts[f"Written WITHOUT the partition lock: prediction_accuracy {first}..{last}"]
     assert f"Dates: {first}..{last}" in text and "wrote 4 date(s)" in text
     assert "• lock backend sqlite unavailable: SQLite lock store" in text
@@ -98,4 +96,4 @@ def test_slack_down_keeps_the_alert_for_the_next_tick(season, instance, warehous
     for _ in range(2):
         cursor = tick(unlocked_write_sensor, instance, slack_alerts, cursor).cursor
 
-    assert len(slack_server.messages) == 2  # one per asset, each exactly once
+    assert len(slack_server.messages) == 3  # one per asset, each exactly once

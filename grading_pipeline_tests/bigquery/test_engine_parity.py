@@ -36,7 +36,7 @@ import datetime as dt
 import pytest
 
 from grading_pipeline.grading import GradingPolicy, publish_dates
-from grading_pipeline.tables import PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE
+from grading_pipeline.tables import PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE, SYSTEM_SCORECARD
 from grading_pipeline.sample_data import generate_season
 from grading_pipeline_tests.bigquery.conftest import bq_rows, duck_rows, table_rows
 
@@ -95,7 +95,7 @@ def test_both_engines_grade_a_sample_season_identically(bq_warehouse, duck_wareh
     duck_writes = load_and_grade(duck_warehouse, season, day_by_day)
     first, last = season.game_dates[0], season.game_dates[-1]
 
-    for table in (ACCURACY_TABLE, PERFORMANCE_TABLE):
+    for table in (ACCURACY_TABLE, PERFORMANCE_TABLE, SYSTEM_SCORECARD.name):
         bq = table_rows(bq_rows, bq_warehouse, table, first, last)
         duck = table_rows(duck_rows, duck_warehouse, table, first, last)
         assert len(bq) == len(duck) > 0, table

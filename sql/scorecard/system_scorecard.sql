@@ -124,6 +124,7 @@ windowed AS (
 rated AS (
   SELECT
     *,
+    NULLIF(decided_picks, 0) AS n,  -- no decided pick: no rate, no interval (and no division by 0)
     SAFE_DIVIDE(wins, decided_picks) AS p,
     1.959964 AS z
   FROM windowed
@@ -132,12 +133,8 @@ rated AS (
 wilson AS (
   SELECT
     *,
-    SAFE_DIVIDE(p + z * z / (2 * decided_picks)
-                - z * SQRT(p * (1 - p) / decided_picks + z * z / (4 * decided_picks * decided_picks)),
-                1 + z * z / decided_picks) AS lower_bound,
-    SAFE_DIVIDE(p + z * z / (2 * decided_picks)
-                + z * SQRT(p * (1 - p) / decided_picks + z * z / (4 * decided_picks * decided_picks)),
-                1 + z * z / decided_picks) AS upper_bound
+    (p + z * z / (2 * n) - z * SQRT(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n) AS lower_bound,
+    (p + z * z / (2 * n) + z * SQRT(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n) AS upper_bound
   FROM rated
 )
 
