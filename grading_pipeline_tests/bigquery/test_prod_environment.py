@@ -56,7 +56,7 @@ def test_grading_in_prod_uses_bigquery_and_firestore_locks(prod_env, capsys):
                                    "WHERE game_date BETWEEN '2025-11-01' AND '2025-11-02'")
     fences = bq_rows(warehouse, "SELECT table_name, fencing_token FROM nba_predictions.partition_write_fences "
                                 "WHERE game_date BETWEEN '2025-11-01' AND '2025-11-02'")
-    assert graded["n"] > 100 and len(fences) == 4  # two dates x two tables, each claimed by a lock holder
+    assert graded["n"] > 100 and len(fences) == 6  # two dates x three tables, each claimed by a lock holder
 
     assert cli.main(["locks", "list"]) == 0
     listed = capsys.readouterr().out

@@ -10,6 +10,7 @@ from grading_pipeline_tests.conftest import fetch
 
 ACCURACY = AssetKey(["nba_predictions", "prediction_accuracy"])
 PERFORMANCE = AssetKey(["nba_predictions", "system_daily_performance"])
+SCORECARD = AssetKey(["nba_predictions", "system_scorecard"])
 
 pytestmark = pytest.mark.postgres
 
@@ -43,7 +44,7 @@ def test_a_partition_materializes_and_is_read_back_from_postgres(
         run = fresh.get_run_by_id(run_id)
         assert run is not None and run.is_success
         assert run.tags["dagster/partition"] == day
-        for key in (ACCURACY, PERFORMANCE):
+        for key in (ACCURACY, PERFORMANCE, SCORECARD):
             records = fresh.fetch_materializations(key, limit=10).records
             assert [r.partition_key for r in records] == [day]
             assert records[0].run_id == run_id
@@ -61,10 +62,10 @@ def test_a_partition_materializes_and_is_read_back_from_postgres(
         (run_id, DagsterEventType.ASSET_MATERIALIZATION.value, DagsterEventType.ASSET_CHECK_EVALUATION.value),
     )
     materialized = {(r[1], r[2]) for r in rows if r[0] == DagsterEventType.ASSET_MATERIALIZATION.value}
-    assert materialized == {(ACCURACY.to_string(), day), (PERFORMANCE.to_string(), day)}
-    assert sum(r[0] == DagsterEventType.ASSET_CHECK_EVALUATION.value for r in rows) == 6
+    assert materialized == {(key.to_string(), day) for key in (ACCURACY, PERFORMANCE, SCORECARD)}
+    assert sum(r[0] == DagsterEventType.ASSET_CHECK_EVALUATION.value for r in rows) == 7
     evaluated = prod_home.database.query(
         "SELECT check_name, partition, execution_status FROM asset_check_executions WHERE run_id = %s", (run_id,))
-    assert len(evaluated) == 6 and {(r[1], r[2]) for r in evaluated} == {(day, "SUCCEEDED")}  # on the date's partition
+    assert len(evaluated) == 7 and {(r[1], r[2]) for r in evaluated} == {(day, "SUCCEEDED")}  # on the date's partition
     (status,) = prod_home.database.query("SELECT status FROM runs WHERE run_id = %s", (run_id,))[0]
     assert status == "SUCCESS"
