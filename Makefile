@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: install demo test dev bench clean
+.PHONY: install demo test dev bench torture clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 
 bench: install
 	$(BIN)/python scripts/with-firestore-emulator.py $(BIN)/grading-pipeline bench
+
+# Real processes against one warehouse (concurrency, SIGKILL, stale holders, lock backend loss, range
+# backfills): one table, exit 1 on an invariant violation. TORTURE_ARGS="--quick" (or --help).
+torture: install
+	$(BIN)/python scripts/with-firestore-emulator.py $(BIN)/python -m grading_pipeline_tests.torture $(TORTURE_ARGS)
 
 clean:
 	rm -rf data .dagster_home

@@ -304,18 +304,18 @@ def print_cleanup(f: dict) -> None:
 def lock_latencies(n: int = 200) -> list[dict]:
     """Uncontended acquire/release latency on the embedded backend and, when FIRESTORE_EMULATOR_HOST
     names one (`make bench` starts it), on the Firestore emulator."""
-    from grading_pipeline.locks import FirestoreLockBackend, SQLiteLockBackend
+    from grading_pipeline.locks import FirestoreLockStore, SQLiteLockStore
     from grading_pipeline.locks.bench import bench_lock
 
     figures = []
     with tempfile.TemporaryDirectory(prefix="grading-bench-locks-") as tmp:
-        backend = SQLiteLockBackend(Path(tmp) / "locks.sqlite")
+        backend = SQLiteLockStore(Path(tmp) / "locks.sqlite")
         figures.append(bench_lock(backend, n))
         backend.close()
     if not os.environ.get("FIRESTORE_EMULATOR_HOST"):
         print("(Firestore lock not measured: no FIRESTORE_EMULATOR_HOST; `make bench` starts an emulator)")
         return figures
-    backend = FirestoreLockBackend(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "grading-bench"))
+    backend = FirestoreLockStore(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "grading-bench"))
     figures.append({**bench_lock(backend, n), "backend": "firestore (emulator)"})
     backend.close()
     return figures

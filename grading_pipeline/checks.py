@@ -76,7 +76,7 @@ def no_duplicates_in_recent_days(
     context: AssetCheckExecutionContext, config: SweepConfig, warehouse: Warehouse
 ) -> AssetCheckResult:
     start, end = sweep_window(config.days)
-    with warehouse.session() as session:
+    with warehouse.session(read_only=True) as session:
         found = sweep(session, start, end)
     return AssetCheckResult(
         passed=found.duplicate_keys == 0,

@@ -66,7 +66,7 @@ class CleanupReport:
 
 
 def report(warehouse: Warehouse) -> CleanupReport:
-    with warehouse.session() as session:
+    with warehouse.session(read_only=True) as session:
         return CleanupReport(session.query("cleanup/report.sql", {}))
 
 
@@ -123,7 +123,7 @@ def deduplicate_prediction_accuracy(
                 raise CleanupValidationError("Validation failed, original untouched: " + "; ".join(problems))
             held.assert_held()
             published = publish_dates(
-                session, first, last, GRADED_TABLES, fences=held.fences,
+                session, first, last, GRADED_TABLES, fences=held.fences, before_commit=held.assert_held,
                 select_overrides={PREDICTION_ACCURACY.name: "cleanup/from_deduplicated.sql"},
                 # Rows graded by an older system need not match today's source; the copy is audited
                 # for what the cleanup changes: keys, values, and the aggregate.

@@ -118,7 +118,7 @@ def step_failures(result) -> list[tuple[str, str]]:
 def print_summary(start: dt.date, end: dt.date) -> int:
     from grading_pipeline.checks import sweep
 
-    with _warehouse().session() as session:
+    with _warehouse().session(read_only=True) as session:
         rows = session.query("reports/graded_dates.sql", {"start_date": start, "end_date": end})
         duplicates = sweep(session, start, end)
     header = f"{'game_date':<12}{'graded':>8}{'systems':>9}{'voided':>8}{'pushes':>8}{'MAE':>7}{'win rate':>10}"
@@ -206,7 +206,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"grading-pipeline sweep: {error} (--days {args.days})", file=sys.stderr)
         return 2
-    with _warehouse().session() as session:
+    with _warehouse().session(read_only=True) as session:
         found = sweep(session, start, end)
     print(f"Duplicate sweep of nba_predictions.prediction_accuracy, {start} .. {end} ({found.days} days):")
     for day, (keys, extra) in found.per_date.items():
@@ -223,7 +223,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def print_scorecard(game_date: dt.date | None, window: int) -> int:
     from grading_pipeline.tables import BREAK_EVEN_WIN_RATE
 
-    with _warehouse().session() as session:
+    with _warehouse().session(read_only=True) as session:
         if game_date is None:
             (row,) = session.query("reports/last_scorecard_date.sql", {})
             game_date = row["game_date"]
@@ -268,8 +268,14 @@ def cmd_locks(args: argparse.Namespace) -> int:
 
     from grading_pipeline.locks import admin
     from grading_pipeline.resources.by_environment import partition_lock_resource
+    from grading_pipeline.tables import GRADED_TABLES
 
-    backend = partition_lock_resource().make_backend()
+    known = sorted({table.lock_type for table in GRADED_TABLES})
+    if getattr(args, "lock_type", None) and args.lock_type not in known:
+        print(f"grading-pipeline locks: unknown lock type {args.lock_type!r}; this project's lock types are "
+              f"{', '.join(known)}", file=sys.stderr)
+        return 2
+    backend = partition_lock_resource().make_store()
     try:
         if args.locks_command == "list":
             rows = admin.list_locks(backend, args.lock_type)

@@ -9,7 +9,7 @@ the CLI and the benchmark.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -306,13 +306,15 @@ def publish_dates(
     select_overrides: Mapping[str, str] | None = None,
     audits: Sequence[Audit] | None = None,
     reach_until: dt.date | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> DatesPublication:
     """Check the inputs (when grading), then replace the tables' rows of every date in
     [start_date, end_date] in one transaction that commits only if no blocking audit fails.
     `select_overrides` (table -> sql/ name) takes a table's new rows from elsewhere (the cleanup's
     deduplicated copy); its inputs are then not checked, as it is not graded again. `audits`:
     default, every audit of the tables. `reach_until`: the last date whose scorecard may be
-    published again (the scorecards already published after end_date, up to it, are)."""
+    published again (the scorecards already published after end_date, up to it, are).
+    `before_commit`: the lease check, run as late as the engine allows (see `publish`)."""
     tables = tables_to_write(tables)
     overrides = dict(select_overrides or {})
     ranges = {t.name: (start_date, end_date) for t in tables}
@@ -325,7 +327,8 @@ def publish_dates(
         _refuse_to_empty_graded_dates(session, start_date, end_date, health)
     writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql, *ranges[t.name]) for t in tables]
     audits = audits_of(tables) if audits is None else tuple(audits)
-    publication = session.publish(start_date, end_date, writes, _queries(audits, settings, ranges), fences)
+    publication = session.publish(start_date, end_date, writes, _queries(audits, settings, ranges), fences,
+                                  before_commit)
     return _judged(publication, audits, settings, health, ranges)
 
 

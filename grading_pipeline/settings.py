@@ -51,6 +51,49 @@ def proceed_when_lock_unavailable() -> bool:
     return _flag("GRADING_LOCK_PROCEED_WHEN_UNAVAILABLE", "false")
 
 
+def _seconds(name: str, default: float, *, minimum: float = 0.0) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {value!r}") from None
+    if seconds < minimum or seconds != seconds:
+        raise ValueError(f"{name} must be at least {minimum:g} seconds, not {value!r}")
+    return seconds
+
+
+def lock_lease_seconds() -> float:
+    """GRADING_LOCK_LEASE_SECONDS: a lease's length, renewed every third of it."""
+    return _seconds("GRADING_LOCK_LEASE_SECONDS", 300.0, minimum=0.1)
+
+
+def lock_max_wait_seconds() -> float:
+    """GRADING_LOCK_MAX_WAIT_SECONDS: how long a run waits for a held lock, and for a lock backend
+    that answers slowly or with transient errors, before it fails closed."""
+    return _seconds("GRADING_LOCK_MAX_WAIT_SECONDS", 300.0)
+
+
+def lock_poll_seconds() -> float:
+    """GRADING_LOCK_POLL_SECONDS: the pause between attempts on a held lock."""
+    return _seconds("GRADING_LOCK_POLL_SECONDS", 5.0, minimum=0.001)
+
+
+def duckdb_open_timeout_seconds() -> float:
+    """GRADING_DUCKDB_OPEN_TIMEOUT_SECONDS: how long to wait while another process holds the DuckDB
+    file."""
+    return _seconds("GRADING_DUCKDB_OPEN_TIMEOUT_SECONDS", 120.0)
+
+
+def firestore_project() -> str | None:
+    return os.environ.get("GRADING_FIRESTORE_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+
+
+def firestore_database() -> str | None:
+    return os.environ.get("GRADING_FIRESTORE_DATABASE") or None
+
+
 def season_start() -> dt.date:
     """GRADING_SEASON_START: the first daily partition (and the demo's first sample date)."""
     value = os.environ.get("GRADING_SEASON_START", DEFAULT_SEASON_START).strip()

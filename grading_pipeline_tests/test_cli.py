@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from grading_pipeline import cli
-from grading_pipeline.locks import PartitionLock, SQLiteLockBackend
+from grading_pipeline.locks import PartitionLock, SQLiteLockStore
 
 
 @pytest.fixture
@@ -53,8 +53,8 @@ def test_grading_a_date_without_actuals_exits_non_zero_with_the_reason(local_env
 
 
 def test_locks_list_shows_the_holder_and_release_names_it(local_env, capsys):
-    lock = PartitionLock(SQLiteLockBackend(local_env / "locks.sqlite"), max_wait_seconds=0, lease_seconds=60)
-    lease = lock.acquire("grading", dt.date(2025, 11, 3), operation_id="stuck-run")
+    lock = PartitionLock(SQLiteLockStore(local_env / "locks.sqlite"), max_wait_seconds=0, lease_seconds=60)
+    (lease,) = lock.acquire("grading", dt.date(2025, 11, 3), operation_id="stuck-run")
     try:
         assert cli.main(["locks", "list"]) == 0
         out = capsys.readouterr().out
@@ -65,8 +65,8 @@ def test_locks_list_shows_the_holder_and_release_names_it(local_env, capsys):
         assert cli.main(["locks", "list", "--lock-type", "grading"]) == 0
         assert "0 held" in capsys.readouterr().out
     finally:
-        lock.release(lease)
-        lock.backend.close()
+        lock.release([lease])
+        lock.store.close()
 
 
 def test_the_demo_leaves_every_check_passed_on_a_persistent_instance(local_env, monkeypatch, capsys):

@@ -8,7 +8,7 @@ import pytest
 
 from grading_pipeline.errors import FencedOutError
 from grading_pipeline.grading import GradingPolicy, publish_dates
-from grading_pipeline.locks import PartitionLock, SQLiteLockBackend
+from grading_pipeline.locks import PartitionLock, SQLiteLockStore
 from grading_pipeline.tables import PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE
 from grading_pipeline.warehouse.base import Fence
 from grading_pipeline_tests.conftest import fetch
@@ -58,16 +58,16 @@ def test_a_write_whose_claim_was_replaced_is_refused_inside_its_transaction(ware
 
 def test_a_holder_paused_past_its_lease_is_fenced_out_after_a_takeover(warehouse, tmp_path):
     load(warehouse, [prediction("alpha", predicted_points=20.0)], [actual("alpha", 25)])
-    backend = SQLiteLockBackend(tmp_path / "locks.sqlite")
+    backend = SQLiteLockStore(tmp_path / "locks.sqlite")
     # No renewal within the test: the first holder behaves like a process frozen past its lease.
     frozen = PartitionLock(backend, max_wait_seconds=5, poll_interval_seconds=0.05, lease_seconds=0.5)
-    frozen._start_renewal = lambda lease: None
-    stale = frozen.acquire("grading", GAME_DATE, operation_id="stale-run")
+    frozen._renew_loop = lambda label, leases, stop: None
+    (stale,) = frozen.acquire("grading", GAME_DATE, operation_id="stale-run")
     with warehouse.session() as session:
         session.claim_fences(ACCURACY, [Fence("grading", GAME_DATE, stale.fencing_token, stale.holder_id)])
     time.sleep(0.7)
     successor = PartitionLock(backend, max_wait_seconds=5, poll_interval_seconds=0.05, lease_seconds=30)
-    with successor.hold("grading", GAME_DATE, operation_id="new-run") as lease:
+    with successor.hold("grading", GAME_DATE, operation_id="new-run") as (lease,):
         assert lease.took_over_from == stale.holder_id and lease.fencing_token > stale.fencing_token
         with warehouse.session() as session:
             session.claim_fences(ACCURACY, [Fence("grading", GAME_DATE, lease.fencing_token, lease.holder_id)])
@@ -75,5 +75,30 @@ def test_a_holder_paused_past_its_lease_is_fenced_out_after_a_takeover(warehouse
         with warehouse.session() as session, pytest.raises(FencedOutError):
             publish_dates(session, GAME_DATE, GAME_DATE, fences={ACCURACY: [Fence("grading", GAME_DATE, stale.fencing_token, stale.holder_id)]})
         assert graded(warehouse) == []
-    assert frozen.release(stale) is False  # and it cannot release its successor's lock
-    frozen.backend.close()
+    assert frozen.release([stale]) == [False]  # and it cannot release its successor's lock
+    frozen.store.close()
+
+
+def test_a_lease_lost_during_the_write_rolls_it_back(warehouse):
+    """The lease is checked once more after the audits, right before COMMIT: a holder that lost it
+    while writing (a takeover it has not seen yet) leaves the previous version whole."""
+    from grading_pipeline.locks import LockLostError
+
+    load(warehouse, [prediction("alpha", predicted_points=20.0)], [actual("alpha", 25)])
+    assert claim_and_publish(warehouse, 10, "holder").committed
+    load(warehouse, [prediction("alpha", predicted_points=31.0)], [actual("alpha", 25)])
+    checked = []
+
+    def lease_lost() -> None:
+        checked.append(graded_in_transaction())
+        raise LockLostError("lease of grading_2025-01-20 ran out without a successful renewal")
+
+    with warehouse.session() as session:
+        def graded_in_transaction():
+            return session.query_text("SELECT predicted_points FROM nba_predictions.prediction_accuracy", {})
+
+        fences = {t.name: [Fence(t.lock_type, GAME_DATE, 10, "holder")] for t in (PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE)}
+        with pytest.raises(LockLostError):
+            publish_dates(session, GAME_DATE, GAME_DATE, policy=GradingPolicy(), fences=fences, before_commit=lease_lost)
+    assert checked == [[{"predicted_points": 31}]]  # checked after the new rows were written and audited
+    assert graded(warehouse) == [("alpha", 20)]

@@ -184,7 +184,8 @@ def grade_game_dates(
                 session.claim_fences(table.name, held.fences[table.name])
             held.assert_held()
             published = publish_dates(session, dates[0], dates[-1], tables, config.policy(),
-                                      config.audit_settings(), held.fences, reach_until=reach_until)
+                                      config.audit_settings(), held.fences, reach_until=reach_until,
+                                      before_commit=held.assert_held)
     if not published.committed:
         # Recorded on each date's partition against the version that stays (the previous one).
         yield from _evaluations(context, published.findings, "the new rows, inside the write's transaction",
@@ -265,7 +266,7 @@ def _recheck_stored_rows(
     context: AssetExecutionContext, warehouse: Warehouse, dates: list[dt.date], audit_settings: AuditSettings
 ) -> Iterator[AssetCheckEvaluation]:
     audits = [AUDITS_BY_NAME[key.name] for key in context.selected_asset_check_keys]
-    with warehouse.session() as session:
+    with warehouse.session(read_only=True) as session:
         findings = audit_stored(session, dates[0], dates[-1], audits, audit_settings)
     yield from _evaluations(context, findings, "the stored rows (the check run on its own)")
 

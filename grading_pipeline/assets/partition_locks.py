@@ -60,7 +60,7 @@ def hold_dates(
             held.lock_metadata[table.name] = {}
             table_dates = dates[table.name] if isinstance(dates, Mapping) else dates
             for chunk in _chunks(list(table_dates), LOCK_BATCH_DATES):
-                leases = stack.enter_context(lock.hold_many(
+                leases = stack.enter_context(lock.hold(
                     table.lock_type, chunk, operation_id=lambda day, lock_type=table.lock_type: f"{lock_type}_{day}:{run_id}",
                     run_id=run_id, step=step,
                 ))

@@ -16,14 +16,9 @@ if TYPE_CHECKING:
 
 
 def partition_lock_resource() -> PartitionLockResource:
-    return PartitionLockResource(
-        backend=settings.lock_backend(),
-        sqlite_path=settings.lock_path(),
-        firestore_project=os.environ.get("GRADING_FIRESTORE_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT"),
-        firestore_database=os.environ.get("GRADING_FIRESTORE_DATABASE"),
-        enabled=settings.use_lock(),
-        proceed_when_unavailable=settings.proceed_when_lock_unavailable(),
-    )
+    # Every field from the environment (grading_pipeline.settings), read when the lock is built, so
+    # that a run config giving one field keeps the others.
+    return PartitionLockResource()
 
 
 def bigquery_warehouse() -> "BigQueryWarehouse":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +117,7 @@ class WarehouseSession(abc.ABC):
         writes: Sequence[TableWrite],
         audits: Sequence[AuditQuery] = (),
         fences: Mapping[str, Sequence[Fence]] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> Publication:
         """Write, audit, publish, in ONE transaction: replace every row of each write's table dated
         in [start_date, end_date] by its select's rows (dates outside are never touched), run the
@@ -127,6 +128,9 @@ class WarehouseSession(abc.ABC):
         `fences` (table -> the fences of the dates) were claimed when the locks were taken: the
         transaction modifies each fence row it holds and fails with FencedOutError unless it
         modified all of them, so a holder whose lease was taken over cannot commit.
+        `before_commit` (the lease check) runs as late as the engine allows: on DuckDB after the
+        audits, right before COMMIT; on BigQuery before the script is sent (its fence UPDATE then
+        refuses a successor's newer claim). An exception from it rolls everything back.
         """
 
     @abc.abstractmethod
@@ -192,7 +196,8 @@ class Warehouse(ConfigurableResource):
         """Create the output tables (and optionally the input tables) if absent."""
 
     @abc.abstractmethod
-    def session(self) -> AbstractContextManager[WarehouseSession]: ...
+    def session(self, read_only: bool = False) -> AbstractContextManager[WarehouseSession]:
+        """`read_only`: for work that only reads (checks on stored rows, sweep, reports)."""
 
     @abc.abstractmethod
     def load_rows(self, table: str, frame: Any, replace_dates: list[dt.date] | None = None) -> int:

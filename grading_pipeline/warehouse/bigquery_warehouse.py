@@ -63,7 +63,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -179,10 +179,11 @@ class BigQueryWarehouse(Warehouse):
             yield client
 
     @contextmanager
-    def session(self) -> Iterator[BigQuerySession]:
+    def session(self, read_only: bool = False) -> Iterator[BigQuerySession]:
+        # BigQuery has no file to share: `read_only` only skips creating missing tables.
         with self._client() as client:
             session = BigQuerySession(self, client)
-            if not self._tables_ready:
+            if not self._tables_ready and not read_only:
                 session.create_tables(OUTPUT_DDL)
                 self._tables_ready = True
             yield session
@@ -421,6 +422,7 @@ class BigQuerySession(WarehouseSession):
         writes: Sequence[TableWrite],
         audits: Sequence[AuditQuery] = (),
         fences: Mapping[str, Sequence[Fence]] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> Publication:
         started = time.perf_counter()
         in_range = "game_date BETWEEN @start_date AND @end_date"
@@ -479,6 +481,8 @@ class BigQuerySession(WarehouseSession):
         ))
 
         def attempt() -> Publication:
+            if before_commit is not None:
+                before_commit()  # then the script's own fence UPDATE refuses a newer claim
             rows = list(self._run_script(statements, params, writes, fences or {}))
             return self._publication(start_date, end_date, writes, audits, rows, started)
 

@@ -9,15 +9,17 @@ transaction never shows half a date.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import duckdb
 from pydantic import Field, PrivateAttr
 
+from grading_pipeline import settings
 from grading_pipeline.errors import MissingTableError, WarehouseUnavailableError
 from grading_pipeline.sql_catalog import SqlDialect, ddl_columns
 from grading_pipeline.tables import FENCE_TABLE
@@ -48,23 +50,25 @@ class DuckDBWarehouse(Warehouse):
     def dialect(self) -> SqlDialect:
         return DUCKDB
 
-    open_timeout_seconds: float = Field(
-        default=120.0, description="How long to wait while another process holds the file's write lock."
+    open_timeout_seconds: Optional[float] = Field(
+        default=None,
+        description="How long to wait while another process holds the file (GRADING_DUCKDB_OPEN_TIMEOUT_SECONDS).",
     )
 
     @contextmanager
-    def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect(self.database, self.open_timeout_seconds)
+    def _connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        timeout = settings.duckdb_open_timeout_seconds() if self.open_timeout_seconds is None else self.open_timeout_seconds
+        con = connect(self.database, timeout, read_only=read_only)
         try:
             yield con
         finally:
             con.close()  # a leaked connection would hold the file's lock and stall every other process
 
     @contextmanager
-    def session(self) -> Iterator[DuckDBSession]:
-        with self._connection() as con:
+    def session(self, read_only: bool = False) -> Iterator[DuckDBSession]:
+        with self._connection(read_only) as con:
             session = DuckDBSession(con)
-            if not self._tables_ready:
+            if not self._tables_ready and not read_only:
                 session.create_tables(OUTPUT_DDL)
                 self._tables_ready = True
             yield session
@@ -86,30 +90,53 @@ class DuckDBWarehouse(Warehouse):
         return len(frame)
 
 
-def connect(database: str, timeout_seconds: float) -> duckdb.DuckDBPyConnection:
-    """Open the file, waiting (with backoff) only while another process holds its write lock: DuckDB
-    lets one process at a time open it. Anything else (a folder, a file that is not DuckDB, no
-    permission) fails at once with the path and the reason. (dagster-duckdb's DuckDBResource retried
-    every IOException for ~2 minutes, permanent ones too.)"""
+def connect(database: str, timeout_seconds: float, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting (with backoff, saying so with the holder's PID) only while another
+    process holds it: DuckDB lets one process at a time open a file for writing (read-only opens
+    may share it with each other). Anything else (a folder, a file that is not DuckDB, no
+    permission) fails at once with the path and the reason."""
     path = Path(database)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise WarehouseUnavailableError(f"DuckDB warehouse {database}: cannot create its folder: {error}") from error
-    deadline = time.monotonic() + timeout_seconds
+    started = time.monotonic()
+    said_at: float | None = None
     pause = 0.05
     while True:
         try:
-            con = duckdb.connect(database)
+            con = duckdb.connect(database, read_only=read_only)
             con.execute("SET TimeZone = 'UTC'")  # dates become timestamps at UTC midnight, as on BigQuery
+            if said_at is not None:
+                _log().info(f"DuckDB warehouse {database}: opened after waiting {time.monotonic() - started:.1f} s")
             return con
         except duckdb.Error as error:
             held = "Could not set lock" in str(error) or "Conflicting lock" in str(error)
-            if not held or time.monotonic() + pause > deadline:
-                reason = "held by another process" if held else str(error).strip()
+            holder = _holder(str(error))
+            waited = time.monotonic() - started
+            if not held or waited + pause > timeout_seconds:
+                reason = (f"held by another process ({holder}) for more than {timeout_seconds:g} s "
+                          "(GRADING_DUCKDB_OPEN_TIMEOUT_SECONDS)") if held else str(error).strip()
                 raise WarehouseUnavailableError(f"DuckDB warehouse {database} cannot be opened: {reason}") from error
+            if said_at is None or time.monotonic() - said_at >= 10.0:
+                said_at = time.monotonic()
+                _log().warning(f"DuckDB warehouse {database} is held by another process ({holder}); waited "
+                               f"{waited:.1f} s, waiting up to {timeout_seconds:g} s (GRADING_DUCKDB_OPEN_TIMEOUT_SECONDS)")
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
+
+
+def _holder(message: str) -> str:
+    """`PID 1234` from DuckDB's lock error ("Conflicting lock is held in python3 (PID 1234) by user x")."""
+    found = re.search(r"\(PID (\d+)\)", message)
+    return f"PID {found.group(1)}" if found else "PID unknown"
+
+
+def _log() -> Any:
+    # In a run, Dagster's logger puts the lines in the run's event log; elsewhere, Python logging.
+    import dagster
+
+    return dagster.get_dagster_logger("warehouse")
 
 
 class DuckDBSession(WarehouseSession):
@@ -223,6 +250,7 @@ class DuckDBSession(WarehouseSession):
         writes: Sequence[TableWrite],
         audits: Sequence[AuditQuery] = (),
         fences: Mapping[str, Sequence[Fence]] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> Publication:
         started = time.perf_counter()
         in_range = "game_date BETWEEN $start_date AND $end_date"
@@ -257,6 +285,8 @@ class DuckDBSession(WarehouseSession):
             if blocked:
                 self.con.rollback()
             else:
+                if before_commit is not None:
+                    before_commit()
                 self._commit()
         except BaseException:
             self.con.rollback()

@@ -44,7 +44,7 @@ def test_grading_in_prod_uses_bigquery_and_firestore_locks(prod_env, capsys):
 
     resources = build_resources()
     assert type(resources["warehouse"]).__name__ == "BigQueryWarehouse"
-    assert resources["partition_lock"].backend == "firestore"
+    assert resources["partition_lock"].effective()["backend"] == "firestore"
 
     assert cli.main(["sample-data", "--start", "2025-11-01", "--days", "2", "--per-day", "120"]) == 0
     assert cli.main(["grade", "--start", "2025-11-01", "--end", "2025-11-02"]) == 0

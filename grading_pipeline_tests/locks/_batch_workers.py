@@ -21,15 +21,15 @@ def batch_increment_worker(
     barrier,
     race_window_seconds: float,
 ) -> None:
-    """``rounds`` times: hold a random run of consecutive ``dates`` with ``hold_many`` and do a
+    """``rounds`` times: hold a random run of consecutive ``dates`` and do a
     read-sleep-write increment of each date's counter file under its lease."""
-    from grading_pipeline.locks import FirestoreLockBackend, PartitionLock, SQLiteLockBackend
+    from grading_pipeline.locks import FirestoreLockStore, PartitionLock, SQLiteLockStore
 
     rng = random.Random(1000 + worker)
     backend = (
-        SQLiteLockBackend(backend_arg)
+        SQLiteLockStore(backend_arg)
         if backend_kind == "sqlite"
-        else FirestoreLockBackend(project=backend_arg, timeout_seconds=10.0)
+        else FirestoreLockStore(project=backend_arg, timeout_seconds=10.0)
     )
     backend.get("batch", dates[0])  # warm the connection before the start line
     lock = PartitionLock(backend, lease_seconds=10.0, poll_interval_seconds=0.02,
@@ -40,7 +40,7 @@ def batch_increment_worker(
         size = rng.randint(1, 4)
         first = rng.randint(0, len(dates) - size)
         chosen = dates[first:first + size]
-        with lock.hold_many("batch", chosen, lambda d: f"worker{worker}-round{i}-{d}",
+        with lock.hold("batch", chosen, lambda d: f"worker{worker}-round{i}-{d}",
                             step="increment") as leases:
             values = {d: read_counter(Path(counters_dir, d)) for d in chosen}
             time.sleep(race_window_seconds)

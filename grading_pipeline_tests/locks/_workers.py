@@ -65,12 +65,12 @@ def increment_worker(
     records: list[tuple[int | None, int]] = []
     lock = None
     if backend_kind is not None:
-        from grading_pipeline.locks import FirestoreLockBackend, PartitionLock, SQLiteLockBackend
+        from grading_pipeline.locks import FirestoreLockStore, PartitionLock, SQLiteLockStore
 
         backend = (
-            SQLiteLockBackend(backend_arg)
+            SQLiteLockStore(backend_arg)
             if backend_kind == "sqlite"
-            else FirestoreLockBackend(project=backend_arg, timeout_seconds=10.0)
+            else FirestoreLockStore(project=backend_arg, timeout_seconds=10.0)
         )
         backend.get("contention", "2025-01-20")  # warm the connection before the start line
         lock = PartitionLock(
@@ -84,7 +84,7 @@ def increment_worker(
             write_counter(counter_path, value + 1)
             records.append((None, value))
         else:
-            with lock.hold("contention", "2025-01-20", f"worker{worker}-round{i}", step="increment") as lease:
+            with lock.hold("contention", "2025-01-20", f"worker{worker}-round{i}", step="increment") as (lease,):
                 value = read_counter(counter_path)
                 time.sleep(race_window_seconds)
                 lease.assert_held()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-from grading_pipeline.locks import PartitionLock, SQLiteLockBackend
+from grading_pipeline.locks import PartitionLock, SQLiteLockStore
 
 PROCESSES = 6
 ROUNDS = 8
@@ -15,7 +15,7 @@ ROUNDS = 8
 
 def hold_once(path: str, start_at: float) -> None:
     time.sleep(max(0.0, start_at - time.time()))
-    lock = PartitionLock(SQLiteLockBackend(path), max_wait_seconds=30, poll_interval_seconds=0.01, lease_seconds=30)
+    lock = PartitionLock(SQLiteLockStore(path), max_wait_seconds=30, poll_interval_seconds=0.01, lease_seconds=30)
     with lock.hold("grading", "2025-01-01", "first-run"):
         pass
 

@@ -165,13 +165,13 @@ def wait_finished(instance: DagsterInstance, runs: list[DagsterRun], server: Cod
 
 
 def test_a_second_run_of_the_same_partition_waits_in_the_queue(prod_instance, code_server, season, partition_lock):
-    from grading_pipeline.locks import PartitionLock, SQLiteLockBackend
+    from grading_pipeline.locks import PartitionLock, SQLiteLockStore
 
     instance = prod_instance
     day, other_day = (d.isoformat() for d in season.game_dates[:2])
     # A run is one in-process step, over in about a second: to observe the queue holding the
     # second run back while the first is in progress, someone else holds the first's lock a while.
-    blocker = PartitionLock(SQLiteLockBackend(partition_lock.sqlite_path), max_wait_seconds=0, lease_seconds=120)
+    blocker = PartitionLock(SQLiteLockStore(partition_lock.sqlite_path), max_wait_seconds=0, lease_seconds=120)
     held = blocker.acquire("grading", day, operation_id="test-holds-the-date")
 
     with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(code_server.workspace_yaml)])) as context:
@@ -197,7 +197,7 @@ def test_a_second_run_of_the_same_partition_waits_in_the_queue(prod_instance, co
             first_status = status(instance, first)
             assert status(instance, second) == DagsterRunStatus.QUEUED
             assert first_status in IN_PROGRESS, "the first run ended too fast to observe the wait"
-            assert blocker.release(held)
+            assert blocker.release(held) == [True]
 
             # 3. The first run finishes; the next iteration launches the second.
             assert wait_finished(instance, [first, other], code_server) == [DagsterRunStatus.SUCCESS] * 2
