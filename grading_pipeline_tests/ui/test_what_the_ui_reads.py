@@ -121,3 +121,28 @@ def test_each_dates_materialization_holds_that_dates_figures(deployment):
     plotted = [e for e in by_date.values() if e["partition"] in {str(d) for d in graded}]
     maes = {next(m["floatValue"] for m in e["metadataEntries"] if m["label"] == "mae") for e in plotted}
     assert len(maes) == len(plotted) > 3  # one point per date, not one repeated range value
+
+
+def test_each_dates_scorecard_plots_every_systems_30_day_figures_against_break_even(deployment):
+    """The Plots of system_scorecard (Partitions mode) draw, per system, the 30-day win rate, its
+    lower bound and ROI, one point per date, beside the break-even line: each date's figures are
+    that date's rows of the table."""
+    server, graded, folder = deployment
+    answer = server.graphql(MATERIALIZATIONS, {"path": ["nba_predictions", "system_scorecard"]})
+    by_date = {}
+    for event in answer["assetOrError"]["assetMaterializations"]:
+        by_date.setdefault(event["partition"], event)
+    assert sorted(by_date) == [str(FIRST + dt.timedelta(days=i)) for i in range((LAST - FIRST).days + 1)]
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT game_date, system_id, win_rate, win_rate_lower, roi FROM nba_predictions.system_scorecard "
+                           "WHERE window_days = 30 AND decided_picks > 0").fetchall()
+    assert rows
+    lowers_per_date = {}
+    for game_date, system, win_rate, lower, roi in rows:
+        figures = {m["label"]: m.get("floatValue", m.get("intValue")) for m in by_date[str(game_date)]["metadataEntries"]}
+        assert figures["break_even_win_rate"] == pytest.approx(0.5238)
+        assert figures[f"{system}__win_rate_30d"] == pytest.approx(float(win_rate), abs=1e-4)
+        assert figures[f"{system}__win_rate_lower_30d"] == pytest.approx(float(lower), abs=1e-4)
+        assert figures[f"{system}__roi_30d"] == pytest.approx(float(roi), abs=1e-4)
+        lowers_per_date.setdefault(system, set()).add(figures[f"{system}__win_rate_lower_30d"])
+    assert all(len(values) > 3 for values in lowers_per_date.values())  # a moving line, not one repeated value
