@@ -47,7 +47,7 @@ class Row:
     failed: collections.Counter = field(default_factory=collections.Counter)
     duplicates: int | None = None
     unequal: int | None = None
-    stale_commits: int | None = None
+    stale_commits: int | None = None  # stale writes whose rows remain at the end
     extra: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     failure_logs: list[str] = field(default_factory=list)

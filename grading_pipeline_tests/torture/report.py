@@ -7,7 +7,7 @@ from grading_pipeline_tests.torture.common import Row
 # (header lines, width; 0: the last column, not padded)
 COLUMNS = (
     (("scenario",), 16), (("config",), 36), (("runs",), 4), (("ok",), 3), (("failed", "(by message)"), 40),
-    (("dups",), 4), (("partial/", "unequal"), 8), (("stale", "commits"), 7), (("extra figures",), 0),
+    (("dups",), 4), (("partial/", "unequal"), 8), (("stale", "kept"), 7), (("extra figures",), 0),
 )
 EXTRA_WIDTH = 84
 
