@@ -329,3 +329,49 @@ def print_locks(figures: list[dict], date_seconds: float) -> None:
               f"{f['release']['p50_ms']:>8.2f} / {f['release']['p95_ms']:<6.2f}ms"
               f"{f['hold_cycle']['p50_ms']:>13.2f} ms{share:>16.1%}")
     print(f"share of a date: {len(GRADED_TABLES)} lock hold cycles (one per table) over one launched date's run.")
+
+
+def observation_figures(per_days: tuple[int, ...] = (1_000, 100_000), days: int = 14) -> list[dict]:
+    """The inputs' observation (both fingerprints over `days` game dates) next to one date's grading
+    (in-process publish of the last date), best of 3 each, at each volume."""
+    from grading_pipeline.grading import GradingPolicy, publish_dates
+    from grading_pipeline.observations import input_fingerprints
+    from grading_pipeline.tables import INPUT_TABLES
+    from grading_pipeline.warehouse import DuckDBWarehouse
+
+    figures = []
+    for per_day in per_days:
+        with tempfile.TemporaryDirectory(prefix="grading-bench-observe-") as tmp:
+            bench = prepare(Path(tmp), days, per_day)
+            warehouse = DuckDBWarehouse(database=str(bench.database))
+            first, last = bench.dates[0], bench.dates[-1]
+            # A large random sample has a few predictions past the believable maximum: allow them here.
+            policy = GradingPolicy(min_actuals_coverage=0.0, max_points=1000.0)
+            with warehouse.session() as session:
+                publish_dates(session, first, last, policy=policy)
+
+                def observe() -> None:
+                    for table in INPUT_TABLES:
+                        input_fingerprints(session, table, first, last)
+
+                def grade_one_date() -> None:
+                    publish_dates(session, last, last, policy=policy)
+
+                observe_s = min(_timed(observe) for _ in range(3))
+                grade_s = min(_timed(grade_one_date) for _ in range(3))
+        figures.append({"per_day": per_day, "days": days, "predictions": bench.predictions,
+                        "observe_s": observe_s, "grade_s": grade_s})
+    return figures
+
+
+def _timed(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def print_observations(figures: list[dict]) -> None:
+    print(f"\n{'observation of the inputs':<34}{'observe 14 dates':>18}{'grade one date':>16}{'share':>8}  (target < 10%)")
+    for f in figures:
+        print(f"{f['per_day']:>9,} predictions/day x {f['days']:<8}{f['observe_s']:>15.3f} s{f['grade_s']:>14.3f} s"
+              f"{f['observe_s'] / f['grade_s']:>8.1%}")

@@ -220,6 +220,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Per recent date: graded or not, when, by which run, inputs changed since, freshness. Exit 1
+    when something needs action: a second deployment gate beside `sweep`."""
+    from grading_pipeline.status import date_statuses
+
+    if args.days < 1:
+        print(f"grading-pipeline status: --days must be at least 1, not {args.days}", file=sys.stderr)
+        return 2
+    end = args.end or settings.yesterday()
+    start = max(settings.season_start(), end - dt.timedelta(days=args.days - 1))
+    statuses = date_statuses(_instance(), _warehouse(), start, end)
+    print(f"{'game_date':<12}{'state':<24}{'graded at (UTC)':<18}{'run':<10}inputs now (predictions / box scores)")
+    for s in statuses:
+        when = s.graded_at.strftime("%Y-%m-%d %H:%M") if s.graded_at else "-"
+        inputs = " / ".join(v.split(";")[0] for v in s.inputs_now.values())
+        changed = f"  changed since: {', '.join(s.changed)}" if s.changed else ""
+        print(f"{s.game_date!s:<12}{s.state:<24}{when:<18}{(s.run_id or '-')[:8]:<10}{inputs}{changed}")
+    action = [s for s in statuses if s.needs_action]
+    if not action:
+        print(f"OK: {start} .. {end} needs nothing.")
+        return 0
+    print(f"ACTION NEEDED on {len(action)} date(s): " + ", ".join(f"{s.game_date} ({s.state.lower()})" for s in action))
+    return 1
+
+
 def print_scorecard(game_date: dt.date | None, window: int) -> int:
     from grading_pipeline.tables import BREAK_EVEN_WIN_RATE
 
@@ -325,15 +350,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from grading_pipeline.bench import (
         cleanup_figures,
         lock_latencies,
+        observation_figures,
         print_benchmark,
         print_cleanup,
         print_locks,
+        print_observations,
         run_benchmark,
     )
 
     figures = run_benchmark(args.season_days, args.per_day, args.repeats)
     print_benchmark(figures)
     print_locks(lock_latencies(args.lock_cycles), figures["one_launched"])
+    print_observations(observation_figures())
     if not args.skip_cleanup:
         print_cleanup(cleanup_figures())
     return 0
@@ -383,6 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=7)
     p.add_argument("--end", type=_date, default=None, help="last date swept (default: yesterday, UTC)")
     p.set_defaults(func=cmd_sweep)
+
+    p = commands.add_parser("status", help="deployment gate: exit 1 when a recent date is not graded, late, or graded from inputs that changed since")
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--end", type=_date, default=None, help="last date (default: yesterday, UTC)")
+    p.set_defaults(func=cmd_status)
 
     p = commands.add_parser("locks", help="list partition locks, or force-release one")
     locks = p.add_subparsers(dest="locks_command", required=True)

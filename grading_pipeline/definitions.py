@@ -4,10 +4,10 @@ GRADING_ENV."""
 from dagster import Definitions, in_process_executor
 
 from grading_pipeline.alerts import slack_alerts_from_env
-from grading_pipeline.assets import grade_game_dates
+from grading_pipeline.assets import grade_game_dates, observed_inputs
 from grading_pipeline.checks import no_duplicates_in_recent_days
 from grading_pipeline.cleanup import cleanup_duplicates
-from grading_pipeline.jobs import duplicate_sweep_job, grade_game_date_job
+from grading_pipeline.jobs import duplicate_sweep_job, grade_game_date_job, observe_inputs_job
 from grading_pipeline.resources.by_environment import build_resources
 from grading_pipeline.schedules import daily_duplicate_sweep_schedule, daily_grading_schedule
 from grading_pipeline.sensors import all_sensors
@@ -16,9 +16,9 @@ from grading_pipeline.sensors import all_sensors
 def build_definitions() -> Definitions:
     """Everything, with resources read from the environment now (the CLI builds its own)."""
     return Definitions(
-        assets=[grade_game_dates],
+        assets=[*observed_inputs, grade_game_dates],
         asset_checks=[no_duplicates_in_recent_days],
-        jobs=[grade_game_date_job, duplicate_sweep_job, cleanup_duplicates],
+        jobs=[grade_game_date_job, duplicate_sweep_job, observe_inputs_job, cleanup_duplicates],
         schedules=[daily_grading_schedule, daily_duplicate_sweep_schedule],
         sensors=all_sensors,
         resources={**build_resources(), "slack_alerts": slack_alerts_from_env()},

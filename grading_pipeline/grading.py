@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from grading_pipeline.audits import Audit, AuditSettings, Finding, audits_of
@@ -31,11 +31,13 @@ from grading_pipeline.tables import (
     ACTUALS_TABLE,
     BREAK_EVEN_WIN_RATE,
     GRADED_TABLES,
+    INPUT_TABLES,
     PREDICTION_ACCURACY,
     PREDICTIONS_TABLE,
     SYSTEM_SCORECARD,
     GradedTable,
 )
+from grading_pipeline.observations import input_fingerprints
 from grading_pipeline.sql_catalog import ddl_columns, type_family
 from grading_pipeline.warehouse.base import (
     INPUT_DDL,
@@ -214,6 +216,8 @@ class DatesPublication:
     findings: dict[str, dict[dt.date, Finding]]  # audit name -> date -> finding
     source_health: dict[dt.date, dict[str, Any]] = field(default_factory=dict)
     ranges: dict[str, tuple[dt.date, dt.date]] = field(default_factory=dict)  # table -> the dates it wrote
+    # date -> input table -> the fingerprint its grades were computed from (observations.py)
+    graded_from: dict[dt.date, dict[str, str]] = field(default_factory=dict)
 
     def dates_of(self, table: GradedTable) -> list[dt.date]:
         return dates_between(*self.ranges.get(table.name, (self.publication.start_date, self.publication.end_date)))
@@ -256,6 +260,10 @@ class DatesPublication:
                 meta["duplicate_source_rows"] = source.get("gradable_predictions", 0) - source.get("eligible_keys", 0)
                 if "actuals_coverage" in source:
                     meta["actuals_coverage"] = source["actuals_coverage"]
+                # What the grades were computed from: compared with later observations, it tells a
+                # corrected input (a stat correction) from one that did not change.
+                for table_name, version in self.graded_from.get(day, {}).items():
+                    meta[f"graded_from_{table_name.split('.')[1]}"] = version
             figures[day] = {k: float(v) if hasattr(v, "as_tuple") else v for k, v in meta.items()}
         return figures
 
@@ -323,13 +331,19 @@ def publish_dates(
         ranges[SYSTEM_SCORECARD.name] = (start_date, max(end_date, _last_scored(session, end_date, reach_until)))
     grading = PREDICTION_ACCURACY in tables and PREDICTION_ACCURACY.name not in overrides
     health = check_inputs(session, start_date, end_date, policy) if grading else {}
+    graded_from = _fingerprints_by_date(session, start_date, end_date) if grading else {}
     if grading and not policy.allow_empty_replace:
         _refuse_to_empty_graded_dates(session, start_date, end_date, health)
     writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql, *ranges[t.name]) for t in tables]
     audits = audits_of(tables) if audits is None else tuple(audits)
     publication = session.publish(start_date, end_date, writes, _queries(audits, settings, ranges), fences,
                                   before_commit)
-    return _judged(publication, audits, settings, health, ranges)
+    return replace(_judged(publication, audits, settings, health, ranges), graded_from=graded_from)
+
+
+def _fingerprints_by_date(session: WarehouseSession, start_date: dt.date, end_date: dt.date) -> dict[dt.date, dict[str, str]]:
+    by_table = {table.name: input_fingerprints(session, table, start_date, end_date) for table in INPUT_TABLES}
+    return {day: {name: versions[day] for name, versions in by_table.items()} for day in dates_between(start_date, end_date)}
 
 
 def _refuse_to_empty_graded_dates(

@@ -20,3 +20,9 @@ duplicate_sweep_job = define_asset_job(
     selection=AssetSelection.checks(no_duplicates_in_recent_days),
     description="The daily sweep: no duplicate business key in prediction_accuracy over the last days.",
 )
+
+observe_inputs_job = define_asset_job(
+    name="observe_inputs",
+    selection=AssetSelection.groups("inputs", include_sources=True),
+    description="Fingerprint the recent game dates of both inputs (predictions, box scores): each date's data version.",
+)

@@ -86,6 +86,23 @@ def duckdb_open_timeout_seconds() -> float:
     return _seconds("GRADING_DUCKDB_OPEN_TIMEOUT_SECONDS", 120.0)
 
 
+def observation_days() -> int:
+    """GRADING_OBSERVATION_DAYS: how many recent game dates an observation of the inputs fingerprints."""
+    value = os.environ.get("GRADING_OBSERVATION_DAYS", "14").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"GRADING_OBSERVATION_DAYS must be a whole number of days, at least 1, not {value!r}")
+    return int(value)
+
+
+def freshness_deadline() -> dt.time:
+    """GRADING_FRESHNESS_DEADLINE (HH:MM, UTC): by when the previous game date must be graded."""
+    value = os.environ.get("GRADING_FRESHNESS_DEADLINE", "12:00").strip()
+    try:
+        return dt.time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"GRADING_FRESHNESS_DEADLINE must be a time of day (HH:MM, UTC), not {value!r}") from None
+
+
 def firestore_project() -> str | None:
     return os.environ.get("GRADING_FIRESTORE_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
 

@@ -12,6 +12,30 @@ FENCE_TABLE = "nba_predictions.partition_write_fences"
 
 
 @dataclass(frozen=True)
+class InputTable:
+    """An input the grading reads: an observed source asset, fingerprinted per game date."""
+
+    name: str  # logical `dataset.table`
+    fingerprint_sql: str  # per date: row_count, hash_xor, hash_sum (sql/observations/)
+    description: str
+
+    @property
+    def asset_key(self) -> AssetKey:
+        return AssetKey(self.name.split("."))
+
+
+PREDICTIONS = InputTable(
+    PREDICTIONS_TABLE, "observations/prediction_fingerprints.sql",
+    "The predictions the systems made, loaded by the prediction platform (several per player per game).",
+)
+ACTUALS = InputTable(
+    ACTUALS_TABLE, "observations/actuals_fingerprints.sql",
+    "The box scores, one row per player per game, loaded after the games (and corrected by the NBA days later).",
+)
+INPUT_TABLES = (PREDICTIONS, ACTUALS)
+
+
+@dataclass(frozen=True)
 class GradedTable:
     """An output table: one daily-partitioned asset, written under its own lease lock per date."""
 

@@ -55,6 +55,7 @@ from grading_pipeline.partitions import game_date_partitions
 from grading_pipeline.resources.partition_lock import PartitionLockResource
 from grading_pipeline.tables import (
     GRADED_TABLES,
+    INPUT_TABLES,
     PREDICTION_ACCURACY,
     SCORECARD_REACH_DAYS,
     SYSTEM_DAILY_PERFORMANCE,
@@ -105,6 +106,7 @@ ACCURACY_SPEC = AssetSpec(
         "NULL. A date whose box scores have not arrived fails ('actuals not loaded') instead of voiding the day. "
         "Each date is replaced atomically under its `grading` lock, fenced, and audited before COMMIT."
     ),
+    deps=[table.asset_key for table in INPUT_TABLES],
     partitions_def=game_date_partitions,
     group_name=GROUP,
     kinds={ENGINE_KIND},
