@@ -5,6 +5,7 @@ from dagster import Definitions, in_process_executor
 
 from grading_pipeline.alerts import slack_alerts_from_env
 from grading_pipeline.assets import grade_game_dates, observed_inputs
+from grading_pipeline.automation import grade_when_inputs_ready
 from grading_pipeline.checks import no_duplicates_in_recent_days
 from grading_pipeline.cleanup import cleanup_duplicates
 from grading_pipeline.jobs import duplicate_sweep_job, grade_game_date_job, observe_inputs_job
@@ -20,7 +21,7 @@ def build_definitions() -> Definitions:
         asset_checks=[no_duplicates_in_recent_days],
         jobs=[grade_game_date_job, duplicate_sweep_job, observe_inputs_job, cleanup_duplicates],
         schedules=[daily_grading_schedule, daily_duplicate_sweep_schedule],
-        sensors=all_sensors,
+        sensors=[*all_sensors, grade_when_inputs_ready],
         resources={**build_resources(), "slack_alerts": slack_alerts_from_env()},
         # Every run (UI backfills, schedule ticks, `dagster asset materialize`) executes its steps in
         # the run's own process: a step is seconds of SQL, a process per step cost ~4 s each.

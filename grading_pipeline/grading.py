@@ -303,6 +303,18 @@ _ZEROS = {
 }
 
 
+def readiness(session: WarehouseSession, start_date: dt.date, end_date: dt.date,
+              policy: GradingPolicy = GradingPolicy()) -> dict[dt.date, str | None]:
+    """Per date of [start_date, end_date] with any input: why it cannot be graded yet (box scores
+    missing or below the coverage minimum, bad rows), or None when it can. The grading's own rules."""
+    params = {"start_date": start_date, "end_date": end_date, "max_points": float(policy.max_points)}
+    found = {}
+    for row in session.query("grading/source_health.sql", params):
+        problem = _problem(row["game_date"], row, policy)
+        found[row["game_date"]] = str(problem) if problem else None
+    return found
+
+
 def publish_dates(
     session: WarehouseSession,
     start_date: dt.date,
