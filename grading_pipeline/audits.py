@@ -155,6 +155,21 @@ def _counts_agree(rows: Rows, settings: AuditSettings) -> Finding:
     )
 
 
+def _under_latest_fence(rows: Rows, settings: AuditSettings) -> Finding:
+    if not rows:
+        return Finding(True, metadata={"stale_rows": 0})
+    (row,) = rows
+    written_under = ", ".join(sorted(row["written_under"]))
+    metadata = {"stale_rows": int(row["stale_rows"]), "written_under": written_under}
+    if row["latest_token"] is not None:
+        metadata.update(latest_fencing_token=int(row["latest_token"]), latest_holder=row["latest_holder"])
+    return Finding(
+        False, metadata=metadata,
+        description=f"{metadata['stale_rows']} rows not written by the date's latest locked write "
+                    f"(token {row['latest_token']}): {written_under}",
+    )
+
+
 NO_DUPLICATE_BUSINESS_KEYS = Audit(
     "no_duplicate_business_keys", PREDICTION_ACCURACY, "checks/duplicate_business_keys.sql", blocking=True,
     description="No business key (sql/macros/business_key.sql: game_date, player_lookup, game_id, system_id, "
@@ -176,6 +191,13 @@ ACTUALS_COVERAGE = Audit(
     "actuals_coverage", PREDICTION_ACCURACY, "checks/actuals_coverage.sql", blocking=False,
     description="Share of graded rows that found a box-score row (WARN below 0.90, ERROR below 0.80; run config).",
     judge=_coverage,
+)
+ROWS_UNDER_LATEST_FENCE = Audit(
+    "rows_under_latest_fence", PREDICTION_ACCURACY, "checks/rows_under_latest_fence.sql", blocking=False,
+    description="Every graded row of a date was written by one write, under the fencing token the fence ledger "
+    "says last wrote the date: no row of a stale writer (whose lease was taken over) or of an unlocked write. "
+    "Rows from before provenance are not judged.",
+    judge=_under_latest_fence,
 )
 ONE_ROW_PER_SYSTEM_AND_DATE = Audit(
     "one_row_per_system_and_date", SYSTEM_DAILY_PERFORMANCE, "checks/performance_duplicates.sql", blocking=True,
@@ -209,6 +231,7 @@ AUDITS: tuple[Audit, ...] = (
     GRADED_ROWS_MATCH_SOURCE,
     VALUES_ARE_SANE,
     ACTUALS_COVERAGE,
+    ROWS_UNDER_LATEST_FENCE,
     ONE_ROW_PER_SYSTEM_AND_DATE,
     COUNTS_AGREE_WITH_PREDICTION_ACCURACY,
     ONE_ROW_PER_SYSTEM_WINDOW_AND_DATE,

@@ -124,6 +124,7 @@ def deduplicate_prediction_accuracy(
             held.assert_held()
             published = publish_dates(
                 session, first, last, GRADED_TABLES, fences=held.fences, before_commit=held.assert_held,
+                run_id=context.run.run_id,
                 select_overrides={PREDICTION_ACCURACY.name: "cleanup/from_deduplicated.sql"},
                 # Rows graded by an older system need not match today's source; the copy is audited
                 # for what the cleanup changes: keys, values, and the aggregate.

@@ -11,6 +11,7 @@ from grading_pipeline.cleanup import cleanup_duplicates
 from grading_pipeline.jobs import duplicate_sweep_job, grade_game_date_job, observe_inputs_job
 from grading_pipeline.resources.by_environment import build_resources
 from grading_pipeline.schedules import daily_duplicate_sweep_schedule, daily_grading_schedule
+from grading_pipeline.freshness import freshness_sensor
 from grading_pipeline.sensors import all_sensors
 
 
@@ -21,7 +22,7 @@ def build_definitions() -> Definitions:
         asset_checks=[no_duplicates_in_recent_days],
         jobs=[grade_game_date_job, duplicate_sweep_job, observe_inputs_job, cleanup_duplicates],
         schedules=[daily_grading_schedule, daily_duplicate_sweep_schedule],
-        sensors=[*all_sensors, grade_when_inputs_ready],
+        sensors=[*all_sensors, grade_when_inputs_ready, freshness_sensor],
         resources={**build_resources(), "slack_alerts": slack_alerts_from_env()},
         # Every run (UI backfills, schedule ticks, `dagster asset materialize`) executes its steps in
         # the run's own process: a step is seconds of SQL, a process per step cost ~4 s each.

@@ -31,14 +31,12 @@ from grading_pipeline.tables import (
     ACTUALS_TABLE,
     BREAK_EVEN_WIN_RATE,
     GRADED_TABLES,
-    INPUT_TABLES,
     PREDICTION_ACCURACY,
     PREDICTIONS_TABLE,
     SYSTEM_SCORECARD,
     GradedTable,
 )
-from grading_pipeline.observations import input_fingerprints
-from grading_pipeline.sql_catalog import ddl_columns, type_family
+from grading_pipeline.sql_catalog import ddl_columns, read_sql, type_family
 from grading_pipeline.warehouse.base import (
     INPUT_DDL,
     AuditQuery,
@@ -216,8 +214,9 @@ class DatesPublication:
     findings: dict[str, dict[dt.date, Finding]]  # audit name -> date -> finding
     source_health: dict[dt.date, dict[str, Any]] = field(default_factory=dict)
     ranges: dict[str, tuple[dt.date, dt.date]] = field(default_factory=dict)  # table -> the dates it wrote
-    # date -> input table -> the fingerprint its grades were computed from (observations.py)
-    graded_from: dict[dt.date, dict[str, str]] = field(default_factory=dict)
+    regraded: frozenset[dt.date] = frozenset()  # the dates that were graded before this write
+    # date -> per system with a change: grades_changed, win_rate_before, win_rate_after (re-grades)
+    grade_changes: dict[dt.date, list[dict[str, Any]]] = field(default_factory=dict)
 
     def dates_of(self, table: GradedTable) -> list[dt.date]:
         return dates_between(*self.ranges.get(table.name, (self.publication.start_date, self.publication.end_date)))
@@ -260,10 +259,11 @@ class DatesPublication:
                 meta["duplicate_source_rows"] = source.get("gradable_predictions", 0) - source.get("eligible_keys", 0)
                 if "actuals_coverage" in source:
                     meta["actuals_coverage"] = source["actuals_coverage"]
-                # What the grades were computed from: compared with later observations, it tells a
-                # corrected input (a stat correction) from one that did not change.
-                for table_name, version in self.graded_from.get(day, {}).items():
-                    meta[f"graded_from_{table_name.split('.')[1]}"] = version
+                if day in self.regraded:  # what the re-grade changed (a stat correction)
+                    changed = self.grade_changes.get(day, [])
+                    meta["grades_changed"] = sum(int(c["grades_changed"]) for c in changed)
+                    if changed:
+                        meta["grade_changes"] = describe_grade_changes(changed)
             figures[day] = {k: float(v) if hasattr(v, "as_tuple") else v for k, v in meta.items()}
         return figures
 
@@ -282,6 +282,15 @@ class DatesPublication:
             "\n".join(lines) + f"\nThe write of {span} was rolled back before COMMIT: {tables} keep their "
             "previous version of every date, whole."
         )
+
+
+def describe_grade_changes(changes: list[dict[str, Any]]) -> str:
+    """`catboost_v8: 3 grades changed, win rate 0.612 -> 0.605; ...` (one date's changes)."""
+    def rate(value: Any) -> str:
+        return "n/a" if value is None else f"{float(value):.3f}"
+
+    return "; ".join(f"{c['system_id']}: {int(c['grades_changed'])} grades changed, win rate "
+                     f"{rate(c['win_rate_before'])} -> {rate(c['win_rate_after'])}" for c in changes)
 
 
 def _scorecard_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -327,6 +336,7 @@ def publish_dates(
     audits: Sequence[Audit] | None = None,
     reach_until: dt.date | None = None,
     before_commit: Callable[[], None] | None = None,
+    run_id: str | None = None,
 ) -> DatesPublication:
     """Check the inputs (when grading), then replace the tables' rows of every date in
     [start_date, end_date] in one transaction that commits only if no blocking audit fails.
@@ -334,7 +344,8 @@ def publish_dates(
     deduplicated copy); its inputs are then not checked, as it is not graded again. `audits`:
     default, every audit of the tables. `reach_until`: the last date whose scorecard may be
     published again (the scorecards already published after end_date, up to it, are).
-    `before_commit`: the lease check, run as late as the engine allows (see `publish`)."""
+    `before_commit`: the lease check, run as late as the engine allows (see `publish`). `run_id`:
+    the run the graded rows say wrote them (sql/macros/write_provenance.sql)."""
     tables = tables_to_write(tables)
     overrides = dict(select_overrides or {})
     ranges = {t.name: (start_date, end_date) for t in tables}
@@ -343,26 +354,47 @@ def publish_dates(
         ranges[SYSTEM_SCORECARD.name] = (start_date, max(end_date, _last_scored(session, end_date, reach_until)))
     grading = PREDICTION_ACCURACY in tables and PREDICTION_ACCURACY.name not in overrides
     health = check_inputs(session, start_date, end_date, policy) if grading else {}
-    graded_from = _fingerprints_by_date(session, start_date, end_date) if grading else {}
+    graded_before = _graded_dates(session, start_date, end_date) if grading else {}
     if grading and not policy.allow_empty_replace:
-        _refuse_to_empty_graded_dates(session, start_date, end_date, health)
-    writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql, *ranges[t.name]) for t in tables]
+        _refuse_to_empty_graded_dates(graded_before, health)
+    # A re-grade says what it changes (a stat correction re-settles grades): read before the write,
+    # in the same session (DuckDB: no other writer meanwhile).
+    changes = grade_changes(session, min(graded_before), max(graded_before)) if graded_before else {}
+    writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql, *ranges[t.name],
+                         params=_provenance(t, run_id, fences)) for t in tables]
     audits = audits_of(tables) if audits is None else tuple(audits)
     publication = session.publish(start_date, end_date, writes, _queries(audits, settings, ranges), fences,
                                   before_commit)
-    return replace(_judged(publication, audits, settings, health, ranges), graded_from=graded_from)
+    return replace(_judged(publication, audits, settings, health, ranges), regraded=frozenset(graded_before),
+                   grade_changes=changes)
 
 
-def _fingerprints_by_date(session: WarehouseSession, start_date: dt.date, end_date: dt.date) -> dict[dt.date, dict[str, str]]:
-    by_table = {table.name: input_fingerprints(session, table, start_date, end_date) for table in INPUT_TABLES}
-    return {day: {name: versions[day] for name, versions in by_table.items()} for day in dates_between(start_date, end_date)}
+def grade_changes(session: WarehouseSession, start_date: dt.date, end_date: dt.date) -> dict[dt.date, list[dict[str, Any]]]:
+    """Per date of the range: what grading it again now would change, per system with a change
+    (grades whose prediction_correct, is_voided or actual_points flip; win rate before and after)."""
+    text = f"WITH regraded AS (\n{read_sql(PREDICTION_ACCURACY.select_sql)}\n),\n{read_sql('reports/grade_changes.sql')}"
+    params = {"start_date": start_date, "end_date": end_date, "run_id": "", "fenced": False}
+    changes: dict[dt.date, list[dict[str, Any]]] = {}
+    for row in session.query_text(text, params):
+        changes.setdefault(row["game_date"], []).append(row)
+    return changes
 
 
-def _refuse_to_empty_graded_dates(
-    session: WarehouseSession, start_date: dt.date, end_date: dt.date, health: dict[dt.date, dict[str, Any]]
-) -> None:
-    graded = session.query("reports/graded_dates.sql", {"start_date": start_date, "end_date": end_date})
-    emptied = [(r["game_date"], r["rows_graded"]) for r in graded if r["game_date"] not in health]
+def _graded_dates(session: WarehouseSession, start_date: dt.date, end_date: dt.date) -> dict[dt.date, int]:
+    """The dates of the range that have graded rows, and how many."""
+    rows = session.query("reports/graded_dates.sql", {"start_date": start_date, "end_date": end_date})
+    return {r["game_date"]: r["rows_graded"] for r in rows}
+
+
+def _provenance(table: GradedTable, run_id: str | None, fences: Mapping[str, Sequence[Fence]] | None) -> dict[str, Any]:
+    """The parameters of sql/macros/write_provenance.sql: who writes the rows, and whether under the lock."""
+    if table is not PREDICTION_ACCURACY:
+        return {}
+    return {"run_id": run_id or "", "fenced": bool((fences or {}).get(table.name))}
+
+
+def _refuse_to_empty_graded_dates(graded_before: dict[dt.date, int], health: dict[dt.date, dict[str, Any]]) -> None:
+    emptied = [(day, rows) for day, rows in sorted(graded_before.items()) if day not in health]
     if emptied:
         dates = ", ".join(f"{day} ({rows:,} graded rows)" for day, rows in emptied)
         raise EmptyReplaceError(

@@ -22,10 +22,9 @@ def observation_window(end: dt.date | None = None, days: int | None = None) -> t
 
 
 def input_fingerprints(session: WarehouseSession, table: InputTable, start: dt.date, end: dt.date) -> dict[dt.date, str]:
-    """Every date of [start, end]: `rows=N;hash=X.Y` of its rows (NO_ROWS for a date without one)."""
-    found = {
-        row["game_date"]: f"rows={row['row_count']};hash={int(row['hash_xor']) & (2**64 - 1):016x}.{int(row['hash_sum']) & (2**64 - 1):x}"
-        for row in session.query(table.fingerprint_sql, {"start_date": start, "end_date": end})
-    }
+    """Every date of [start, end]: its version (sql/macros/fingerprint_version.sql), NO_ROWS for a
+    date without a row."""
+    found = {row["game_date"]: row["version"]
+             for row in session.query(table.fingerprint_sql, {"start_date": start, "end_date": end})}
     days = (end - start).days + 1
     return {day: found.get(day, NO_ROWS) for day in (start + dt.timedelta(days=i) for i in range(max(days, 0)))}

@@ -12,8 +12,10 @@
   "Grading Duplicate Alert".
 * ``unlocked_write_sensor``: one alert per (run, asset) that wrote dates WITHOUT their partition lock
   (``lock_held: false`` in a date's materialization metadata), with the dates and reasons.
+* ``stat_correction_sensor``: one message per run whose re-grades changed grades (a stat
+  correction): dates, grades flipped, each system's win rate before and after.
 
-All three are cursor sensors (:func:`alert_finished_runs`): they walk the runs that finished, in the
+All four are cursor sensors (:func:`alert_finished_runs`): they walk the runs that finished, in the
 order they finished (the run-failure sensor only the failed ones; the other two success, failure and
 canceled), and read each run's own events. Not a cursor over check evaluations: on the default
 SQLite storage (``dagster dev``, DAGSTER_HOME) the event log is sharded by run, and
@@ -58,6 +60,7 @@ from dagster import (
 
 from grading_pipeline.alerts.messages import (
     Alert,
+    GradeChanges,
     StepFailure,
     UnlockedWrite,
     check_failure_alert,
@@ -66,10 +69,11 @@ from grading_pipeline.alerts.messages import (
     metadata_value,
     run_failure_alert,
     run_url,
+    stat_correction_alert,
     unlocked_write_alert,
 )
 from grading_pipeline.alerts.slack import SlackAlerts
-from grading_pipeline.tables import GRADED_TABLES
+from grading_pipeline.tables import GRADED_TABLES, PREDICTION_ACCURACY
 
 GRADED_ASSETS: tuple[AssetKey, ...] = tuple(table.asset_key for table in GRADED_TABLES)
 FINISHED_RUN_EVENTS = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED)
@@ -476,4 +480,46 @@ def unlocked_write_sensor(context: SensorEvaluationContext, slack_alerts: SlackA
     )
 
 
-all_sensors = [grading_run_failure_sensor, failed_check_sensor, unlocked_write_sensor]
+# ------------------------------------------------------------------------------------------------
+# Re-grades that changed grades (stat corrections)
+# ------------------------------------------------------------------------------------------------
+
+
+def grade_changes_of_run(instance: DagsterInstance, run_id: str) -> list[GradeChanges]:
+    """The dates a run re-graded whose grades changed: each date's own `grades_changed` and
+    `grade_changes` (prediction_accuracy's materialization metadata, grading.py)."""
+    changes = []
+    for record in _records_for_run(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION):
+        if record.asset_key != PREDICTION_ACCURACY.asset_key:
+            continue
+        metadata = record.asset_materialization.metadata
+        changed = metadata_value(metadata.get("grades_changed"))
+        if isinstance(changed, (int, float)) and changed > 0:
+            changes.append(GradeChanges(record.partition_key or "(unpartitioned)", int(changed),
+                                        _text(metadata_value(metadata.get("grade_changes"))) or ""))
+    return changes
+
+
+def stat_correction_alerts(instance: DagsterInstance, run_id: str, webserver_base_url: str) -> list[Alert]:
+    changes = grade_changes_of_run(instance, run_id)
+    if not changes:
+        return []
+    return [_safely(lambda: stat_correction_alert(run_id, changes, webserver_base_url=webserver_base_url),
+                    "stat correction: grades changed", run_id, webserver_base_url)]
+
+
+@sensor(
+    name="stat_correction_sensor",
+    description="One Slack message per run that re-graded dates and changed grades (a stat correction): the "
+    "dates, how many grades flipped, and each system's win rate before and after, when the run ends.",
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def stat_correction_sensor(context: SensorEvaluationContext, slack_alerts: SlackAlerts) -> SensorResult:
+    return alert_finished_runs(
+        context, slack_alerts, lambda run_id: stat_correction_alerts(context.instance, run_id, slack_alerts.webserver_base_url),
+        "stat correction"
+    )
+
+
+all_sensors = [grading_run_failure_sensor, failed_check_sensor, unlocked_write_sensor, stat_correction_sensor]

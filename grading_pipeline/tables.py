@@ -16,7 +16,7 @@ class InputTable:
     """An input the grading reads: an observed source asset, fingerprinted per game date."""
 
     name: str  # logical `dataset.table`
-    fingerprint_sql: str  # per date: row_count, hash_xor, hash_sum (sql/observations/)
+    fingerprint_sql: str  # per date with rows: its version (sql/observations/)
     description: str
 
     @property
@@ -66,5 +66,8 @@ SYSTEM_SCORECARD = GradedTable(
 SCORECARD_REACH_DAYS = 29
 # Standard -110 pricing: a pick must win 110 / 210 of the time to break even (the scorecard SQL's).
 BREAK_EVEN_WIN_RATE = round(110 / 210, 4)
+# prediction_accuracy's columns that say who wrote a row (sql/macros/write_provenance.sql): they
+# differ between two writes of the same grades.
+WRITE_STAMP_COLUMNS = ("graded_by_run", "fencing_token")
 # In dependency order: a date's performance and scorecard are computed from its graded rows.
 GRADED_TABLES = (PREDICTION_ACCURACY, SYSTEM_DAILY_PERFORMANCE, SYSTEM_SCORECARD)

@@ -9,6 +9,7 @@ import pytest
 from dagster import AssetKey
 
 from grading_pipeline.cli import step_failures
+from grading_pipeline.tables import WRITE_STAMP_COLUMNS
 from grading_pipeline_tests.conftest import fetch
 from grading_pipeline_tests.support.warehouse_rows import load_season
 
@@ -30,8 +31,9 @@ def table(warehouse, name: str) -> pd.DataFrame:
 
 
 def content(frame: pd.DataFrame) -> pd.DataFrame:
-    """A table's rows without the timestamps of when they were computed."""
-    return frame.drop(columns=[c for c in ("graded_at", "computed_at") if c in frame]).reset_index(drop=True)
+    """A table's rows without the timestamps of when they were computed, and who wrote them."""
+    stamps = ("graded_at", "computed_at", *WRITE_STAMP_COLUMNS)
+    return frame.drop(columns=[c for c in stamps if c in frame]).reset_index(drop=True)
 
 
 def materialization_metadata(instance, key: AssetKey, partition: str) -> dict:

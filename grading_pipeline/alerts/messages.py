@@ -69,7 +69,7 @@ class Alert:
     fields: tuple[tuple[str, str], ...] = ()
     sections: tuple[tuple[str, str], ...] = ()
     links: tuple[tuple[str, str], ...] = ()
-    kind: str = "alert"  # run_failure | lock_failure | check_failure | duplicates | unlocked_write
+    kind: str = "alert"  # run_failure | lock_failure | check_failure | duplicates | unlocked_write | stat_correction | missed_deadline
 
     def plain_text(self) -> str:
         """The whole alert as plain text (what is logged when Slack is not configured)."""
@@ -568,3 +568,49 @@ def unlocked_write_alert(write: UnlockedWrite, *, run_tags: Mapping[str, str], j
     sections = (("Reason", reasons), ("Action", action))
     links = (("View run in Dagster", run_url(webserver_base_url, write.run_id)),)
     return Alert(title=title, summary=summary, fields=tuple(fields), sections=sections, links=links, kind="unlocked_write")
+
+
+@dataclass(frozen=True)
+class GradeChanges:
+    """What one re-grade of a date changed: the count, and per system `x: n grades changed, win rate a -> b`."""
+
+    game_date: str
+    grades_changed: int
+    per_system: str
+
+
+def stat_correction_alert(run_id: str, changes: Sequence[GradeChanges], *, webserver_base_url: str) -> Alert:
+    """One message per run that re-graded dates and changed grades (a stat correction re-settles
+    them): `stat correction: 2026-01-14, 3 grades changed, catboost_v8 win rate 0.612 -> 0.605`."""
+    changes = sorted(changes, key=lambda c: c.game_date)
+    total = sum(c.grades_changed for c in changes)
+    dates = compact_dates([c.game_date for c in changes])
+    title = f"stat correction: {_clip(dates, 60)}, {total} grade{'s' if total != 1 else ''} changed"
+    # The system that changed most (listed first), as `catboost_v8 win rate 0.612 -> 0.605`.
+    most = re.match(r"(\S+): \d+ grades? changed, (win rate .*)", changes[0].per_system.split("; ")[0])
+    if len(changes) == 1 and most:
+        title += f", {most.group(1)} {most.group(2)}"
+    summary = (f"Run {run_id} graded {len(changes)} date(s) again after their inputs changed (a stat correction), "
+               f"and {total} grade(s) flipped (prediction_correct, is_voided or actual_points).")
+    sections = tuple((c.game_date, "\n".join(f"• {part}" for part in c.per_system.split("; "))) for c in changes[:20])
+    return Alert(title=title, summary=summary, fields=(("Dates", _clip(dates, 1500)), ("Run", run_id)),
+                 sections=sections, links=(("View run in Dagster", run_url(webserver_base_url, run_id)),),
+                 kind="stat_correction")
+
+
+def missed_deadline_alert(missed: Sequence[Any], *, webserver_base_url: str) -> Alert:
+    """The dates (freshness.MissedDate: game_date, reason, run_id) past their grading deadline
+    ungraded, and why, where known: one message for all of them."""
+    dates = compact_dates([m.game_date.isoformat() for m in missed])
+    title = f"NOT GRADED by the deadline: prediction_accuracy {_clip(dates, 60)}"
+    summary = (f"{len(missed)} game date(s) with games are not graded, and their deadline "
+               "(GRADING_FRESHNESS_DEADLINE of the next day, UTC) has passed.")
+    reasons = "\n".join(f"• {m.game_date}: {m.reason}" for m in missed[:30])
+    action = "\n".join([
+        "1. Box scores missing: load them; the sensor grade_when_inputs_ready grades the date within 5 minutes.",
+        "2. A failed run: open it, fix the cause, re-execute it (or materialize the date from the UI).",
+        "3. Nothing launched: check that the Dagster daemon runs and the schedule and sensors are on.",
+    ])
+    links = tuple((f"Run {m.run_id}", run_url(webserver_base_url, m.run_id)) for m in missed[:5] if m.run_id)
+    return Alert(title=title, summary=summary, fields=(("Dates", _clip(dates, 1500)),),
+                 sections=(("Why", reasons), ("Action", action)), links=links, kind="missed_deadline")

@@ -20,6 +20,7 @@ from typing import Any
 
 from dagster import (
     AssetCheckEvaluation,
+    AssetCheckKey,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
@@ -42,6 +43,8 @@ from grading_pipeline import settings
 from grading_pipeline.assets.partition_locks import hold_dates
 from grading_pipeline.audits import AUDITS, AUDITS_BY_NAME, AuditSettings, Finding
 from grading_pipeline.errors import AuditFailedError
+from grading_pipeline.freshness import DESCRIPTION as FRESHNESS_DESCRIPTION
+from grading_pipeline.freshness import FRESHNESS_CHECK, evaluations_now, graded_evaluation
 from grading_pipeline.grading import (
     DatesPublication,
     GradingPolicy,
@@ -146,10 +149,14 @@ SCORECARD_SPEC = AssetSpec(
     tags={"domain": "grading"},
 )
 CHECK_SPECS = [
-    AssetCheckSpec(audit.name, asset=audit.table.asset_key, blocking=audit.blocking, description=audit.description,
-                   partitions_def=game_date_partitions)
-    for audit in AUDITS
+    *(AssetCheckSpec(audit.name, asset=audit.table.asset_key, blocking=audit.blocking, description=audit.description,
+                     partitions_def=game_date_partitions)
+      for audit in AUDITS),
+    # The freshness promise (freshness.py): passed by each grading, failed by freshness_sensor.
+    AssetCheckSpec(FRESHNESS_CHECK, asset=PREDICTION_ACCURACY.asset_key, description=FRESHNESS_DESCRIPTION,
+                   partitions_def=game_date_partitions),
 ]
+FRESHNESS_KEY = AssetCheckKey(PREDICTION_ACCURACY.asset_key, FRESHNESS_CHECK)
 
 
 @multi_asset(
@@ -187,11 +194,14 @@ def grade_game_dates(
             held.assert_held()
             published = publish_dates(session, dates[0], dates[-1], tables, config.policy(),
                                       config.audit_settings(), held.fences, reach_until=reach_until,
-                                      before_commit=held.assert_held)
+                                      before_commit=held.assert_held, run_id=context.run.run_id)
     if not published.committed:
         # Recorded on each date's partition against the version that stays (the previous one).
         yield from _evaluations(context, published.findings, "the new rows, inside the write's transaction",
                                 published=False)
+        if FRESHNESS_KEY in context.selected_asset_check_keys:  # the version that stays, judged now
+            targets = _latest_materializations(context, PREDICTION_ACCURACY.asset_key, dates)
+            yield from evaluations_now(context.instance, warehouse, dates[0], dates[-1], targets=targets)
         raise AuditFailedError(published.failure_message())
     seconds = round(time.perf_counter() - started, 4)
     _log_publication(context, published, seconds)
@@ -214,6 +224,11 @@ def grade_game_dates(
     # the check of the latest version (else it shows the partition as not evaluated).
     yield from _evaluations(context, published.findings, "the new rows, inside the write's transaction",
                             published=True)
+    if FRESHNESS_KEY in context.selected_asset_check_keys:
+        graded_at = dt.datetime.now(dt.timezone.utc)
+        targets = _latest_materializations(context, PREDICTION_ACCURACY.asset_key, dates)
+        for game_date in dates:
+            yield graded_evaluation(game_date, graded_at, targets.get(game_date.isoformat()))
 
 
 def _evaluations(
@@ -267,10 +282,13 @@ def _latest_materializations(
 def _recheck_stored_rows(
     context: AssetExecutionContext, warehouse: Warehouse, dates: list[dt.date], audit_settings: AuditSettings
 ) -> Iterator[AssetCheckEvaluation]:
-    audits = [AUDITS_BY_NAME[key.name] for key in context.selected_asset_check_keys]
+    audits = [AUDITS_BY_NAME[key.name] for key in context.selected_asset_check_keys if key.name in AUDITS_BY_NAME]
     with warehouse.session(read_only=True) as session:
         findings = audit_stored(session, dates[0], dates[-1], audits, audit_settings)
     yield from _evaluations(context, findings, "the stored rows (the check run on its own)")
+    if FRESHNESS_KEY in context.selected_asset_check_keys:
+        targets = _latest_materializations(context, PREDICTION_ACCURACY.asset_key, dates)
+        yield from evaluations_now(context.instance, warehouse, dates[0], dates[-1], targets=targets)
 
 
 def _log_publication(context: AssetExecutionContext, published: DatesPublication, seconds: float) -> None:

@@ -49,6 +49,7 @@ class TableWrite:
     # reaches into.
     start_date: dt.date | None = None
     end_date: dt.date | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)  # the select's own, e.g. its provenance
 
     def range(self, start_date: dt.date, end_date: dt.date) -> tuple[dt.date, dt.date]:
         return self.start_date or start_date, self.end_date or end_date

@@ -441,15 +441,17 @@ class BigQuerySession(WarehouseSession):
         for n, write in enumerate(writes):
             target = self.dialect.table(write.table)
             selected = output_columns(write.select_sql)
-            if "*" in selected:  # e.g. the cleanup's copy: same columns, in the table's own order
+            if "*" in selected:  # e.g. `new_rows.*, stamps`: the table's columns, read by name below
                 selected = [f.name for f in table_spec_for(write.table).schema]
             bind = self._range_binder(f"w{n}", write.range(start_date, end_date), params)
+            params.update(write.params)
             before, after = f"_before_{n}_{suffix}", f"_after_{n}_{suffix}"
             statements += [
                 bind(f"CREATE TEMP TABLE {before} AS\nSELECT game_date, COUNT(*) AS row_count FROM {target}\n"
                      f"WHERE {in_range} GROUP BY game_date"),
                 bind(f"DELETE FROM {target} WHERE {in_range}"),
-                bind(f"INSERT INTO {target} ({', '.join(selected)})\n{self._render(write.select_sql)}"),
+                bind(f"INSERT INTO {target} ({', '.join(selected)})\nSELECT {', '.join(selected)} FROM (\n"
+                     f"{self._render(write.select_sql)}\n)"),
                 bind(f"CREATE TEMP TABLE {after} AS\nSELECT game_date, COUNT(*) AS row_count FROM {target}\n"
                      f"WHERE {in_range} GROUP BY game_date"),
             ]

@@ -268,7 +268,7 @@ class DuckDBSession(WarehouseSession):
                 self._execute(f"DELETE FROM {write.table} WHERE {in_range}", params)
                 select = DUCKDB.render(write.select_sql)
                 (written[write.table],) = self._execute(
-                    f"INSERT INTO {write.table} BY NAME {select}", _used_params(select, params)
+                    f"INSERT INTO {write.table} BY NAME {select}", _used_params(select, {**write.params, **params})
                 ).fetchone()
             self._staged(writes)
             audit_started = time.perf_counter()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from grading_pipeline.tables import WRITE_STAMP_COLUMNS
 from grading_pipeline.warehouse import DuckDBWarehouse
 from grading_pipeline.warehouse.bigquery_warehouse import DATASETS, BigQueryWarehouse
 from grading_pipeline_tests.support.bigquery_emulator import (  # noqa: F401  (fixture)
@@ -18,8 +19,10 @@ from grading_pipeline_tests.support.bigquery_emulator import (  # noqa: F401  (f
     fresh_prefix,
 )
 
-# Columns set from the clock at write time, different on every write and engine.
-CLOCK_COLUMNS = ("graded_at", "computed_at", "claimed_at")
+# Left out when engines are compared: clocks, and the provenance (who wrote a row; the inputs'
+# versions, whose row fingerprints each engine computes its own way).
+UNCOMPARABLE_COLUMNS = ("graded_at", "computed_at", "claimed_at", *WRITE_STAMP_COLUMNS,
+                 "graded_from_player_prop_predictions", "graded_from_player_game_summary")
 
 
 def pytest_configure(config) -> None:
@@ -73,7 +76,7 @@ def table_rows(query, warehouse, table: str, start: dt.date, end: dt.date) -> li
         warehouse, f"SELECT * FROM {table} WHERE game_date BETWEEN @start_date AND @end_date",
         {"start_date": start, "end_date": end},
     )
-    cleaned = [{k: comparable(v) for k, v in row.items() if k not in CLOCK_COLUMNS} for row in rows]
+    cleaned = [{k: comparable(v) for k, v in row.items() if k not in UNCOMPARABLE_COLUMNS} for row in rows]
     return sorted(cleaned, key=lambda r: [(v is None, str(v)) for _, v in sorted(r.items())])
 
 

@@ -39,7 +39,8 @@ CHECKS = """query($path: [String!]!) { assetNodes(assetKeys: [{path: $path}]) {
 MATERIALIZATIONS = """query($path: [String!]!) { assetOrError(assetKey: {path: $path}) { ... on Asset {
   assetMaterializations(limit: 100) { partition runId
     metadataEntries { label ... on IntMetadataEntry { intValue } ... on FloatMetadataEntry { floatValue } } } } } }"""
-PARTITION_CHECKS = {"no_duplicate_business_keys", "graded_rows_match_source", "values_are_sane", "actuals_coverage"}
+PARTITION_CHECKS = {"no_duplicate_business_keys", "graded_rows_match_source", "values_are_sane", "actuals_coverage",
+                    "rows_under_latest_fence", "graded_by_deadline"}
 
 
 def materialize(env: dict, cwd: Path, *partition: str) -> subprocess.CompletedProcess:
@@ -94,7 +95,7 @@ def test_each_date_of_the_backfill_has_its_own_check_results_and_the_failed_date
             assert ranges == [(str(FIRST), str(before), "SUCCEEDED"), (str(BAD_DAY), str(BAD_DAY), "FAILED"),
                               (str(after), str(LAST), "SUCCEEDED")]
             assert checks[name]["executionForLatestMaterialization"]["status"] == "FAILED"
-        elif name in ("no_duplicate_business_keys", "actuals_coverage"):
+        elif name in ("no_duplicate_business_keys", "actuals_coverage", "rows_under_latest_fence", "graded_by_deadline"):
             assert ranges == [(str(FIRST), str(LAST), "SUCCEEDED")], name
             assert checks[name]["executionForLatestMaterialization"]["status"] == "SUCCEEDED", name
     kinds, performance = checks_of(server, "system_daily_performance")

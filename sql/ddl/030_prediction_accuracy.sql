@@ -27,7 +27,14 @@ CREATE TABLE IF NOT EXISTS nba_predictions.prediction_accuracy (
   void_reason STRING,
   prediction_created_at TIMESTAMP,
   graded_at TIMESTAMP NOT NULL,
-  american_odds INT64
+  american_odds INT64,
+  -- Provenance (added later: NULL on rows written before it). The inputs' versions the row was
+  -- graded from (sql/macros/fingerprint_version.sql), the run that wrote it, and the fencing token
+  -- of the date's lock it was written under (NULL: written without the lock).
+  graded_from_player_prop_predictions STRING,
+  graded_from_player_game_summary STRING,
+  graded_by_run STRING,
+  fencing_token INT64
 )
 PARTITION BY game_date
 CLUSTER BY system_id, player_lookup

@@ -1,5 +1,8 @@
 -- Grades the game dates of a range: every eligible prediction against the box score, one row per
--- business key. Parameters: @start_date DATE, @end_date DATE (inclusive; one date when equal).
+-- business key, each with its provenance (the inputs' versions it was graded from, the run and
+-- the fencing token it is written under: sql/macros/write_provenance.sql).
+-- Parameters: @start_date DATE, @end_date DATE (inclusive; one date when equal); @run_id STRING;
+-- @fenced BOOL.
 WITH eligible_predictions AS (
   SELECT
     *,
@@ -71,8 +74,23 @@ graded AS (
     CASE WHEN NOT is_voided THEN predicted_points - actual_points END AS signed_error,
     CASE WHEN NOT is_voided AND line_value IS NOT NULL THEN actual_points = line_value END AS is_push
   FROM joined
-)
+),
 
+-- Each date's inputs as graded, read in the same statement (so, inside the write's transaction):
+-- what a later observation is compared with to tell a stat correction.
+prediction_versions AS (
+  SELECT game_date, {{ fingerprint_version }} AS version
+  FROM ({{ prediction_row_hashes }})
+  GROUP BY game_date
+),
+
+actuals_versions AS (
+  SELECT game_date, {{ fingerprint_version }} AS version
+  FROM ({{ actuals_row_hashes }})
+  GROUP BY game_date
+),
+
+new_rows AS (
 SELECT
   player_lookup,
   game_id,
@@ -113,5 +131,12 @@ SELECT
   END AS void_reason,
   prediction_created_at,
   CURRENT_TIMESTAMP() AS graded_at,
-  american_odds
+  american_odds,
+  prediction_versions.version AS graded_from_player_prop_predictions,
+  actuals_versions.version AS graded_from_player_game_summary
 FROM graded
+LEFT JOIN prediction_versions USING (game_date)
+LEFT JOIN actuals_versions USING (game_date)
+)
+
+{{ write_provenance }}

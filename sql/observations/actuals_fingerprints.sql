@@ -1,13 +1,6 @@
--- Observation of the box scores input: per game date in [@start_date, @end_date], the row count and
--- an order-independent hash of every column (see prediction_fingerprints.sql). A stat correction
--- (points, minutes, a DNP flag) changes it.
-WITH hashed AS (
-  SELECT
-    game_date,
-    FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(
-      player_lookup, game_id, team_abbr, opponent_team_abbr, points, minutes_played, is_dnp
-    ))) AS row_hash
-  FROM nba_analytics.player_game_summary
-  WHERE game_date BETWEEN @start_date AND @end_date
-)
-{{ fingerprints_by_date }}
+-- Observation of the box scores input: per game date in [@start_date, @end_date] that has rows, its
+-- version (sql/macros/fingerprint_version.sql).
+SELECT game_date, {{ fingerprint_version }} AS version
+FROM ({{ actuals_row_hashes }})
+GROUP BY game_date
+ORDER BY game_date
