@@ -72,6 +72,8 @@ def evaluations_now(instance: DagsterInstance, warehouse: Warehouse, start: dt.d
                                                  (targets or {}).get(status.game_date.isoformat())))
         elif status.state in MISSED:
             evaluations.append(missed_evaluation(why_not_graded(instance, status)))
+        elif status.state == "no games":
+            evaluations.append(no_games_evaluation(status.game_date))
         else:
             evaluations.append(AssetCheckEvaluation(
                 asset_key=PREDICTION_ACCURACY.asset_key, check_name=FRESHNESS_CHECK, passed=True,
@@ -100,6 +102,19 @@ def why_not_graded(instance: DagsterInstance, status: DateStatus) -> MissedDate:
     return MissedDate(status.game_date, f"its run {run.run_id} is {run.status.value}", run.run_id)
 
 
+def no_games_evaluation(game_date: dt.date) -> AssetCheckEvaluation:
+    return AssetCheckEvaluation(
+        asset_key=PREDICTION_ACCURACY.asset_key, check_name=FRESHNESS_CHECK, passed=True, partition=game_date.isoformat(),
+        description="no games: nothing to grade",
+        metadata={"game_date": game_date.isoformat(), "state": "no games",
+                  "deadline": freshness_deadline(game_date).isoformat()},
+    )
+
+
+def now_or_utc(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now(dt.timezone.utc)
+
+
 def missed_evaluation(missed: MissedDate) -> AssetCheckEvaluation:
     metadata = {"game_date": missed.game_date.isoformat(), "deadline": freshness_deadline(missed.game_date).isoformat(),
                 "reason": missed.reason}
@@ -124,6 +139,8 @@ def freshness_tick(instance: DagsterInstance, warehouse: Warehouse, seen: dict[s
             missed = why_not_graded(instance, status)
             newly_missed.append(missed)
             evaluations.append(missed_evaluation(missed))
+        elif status.state == "no games" and seen.get(day) != "no games" and now_or_utc(now) >= freshness_deadline(status.game_date):
+            evaluations.append(no_games_evaluation(status.game_date))  # a promise kept: nothing to grade
     return evaluations, newly_missed, {s.game_date.isoformat(): s.state for s in statuses}
 
 

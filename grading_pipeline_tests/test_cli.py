@@ -25,18 +25,20 @@ def test_sample_data_then_grade_prints_every_date(local_env, capsys):
     out = capsys.readouterr().out
     assert "SUCCESS" in out and "duplicate business keys: 0" in out
     assert all(f"2025-11-0{d}" in out for d in range(1, 5))
-    # The job evaluates the seven partition checks on each of the 4 dates, not the sweep (its own job).
-    assert "asset checks: 28 evaluations passed, 0 failed" in out
+    # The job evaluates the nine partition checks (the eight audits and the freshness promise)
+    # on each of the 4 dates, not the sweep (its own job).
+    assert "asset checks: 36 evaluations passed, 0 failed" in out
 
 
 def test_the_grading_job_evaluates_every_partition_check_and_not_the_sweep(local_env):
     from grading_pipeline.audits import AUDITS
     from grading_pipeline.checks import NO_DUPLICATES_IN_RECENT_DAYS
+    from grading_pipeline.freshness import FRESHNESS_CHECK
 
     assert cli.main(["sample-data", "--start", "2025-11-01", "--days", "1", "--per-day", "100"]) == 0
     result = cli.grade_range(dt.date(2025, 11, 1), dt.date(2025, 11, 1))
     evaluated = {e.check_name for e in result.get_asset_check_evaluations()}
-    assert evaluated == {audit.name for audit in AUDITS} and NO_DUPLICATES_IN_RECENT_DAYS not in evaluated
+    assert evaluated == {audit.name for audit in AUDITS} | {FRESHNESS_CHECK} and NO_DUPLICATES_IN_RECENT_DAYS not in evaluated
 
 
 def test_grading_a_date_without_actuals_exits_non_zero_with_the_reason(local_env, capsys):
@@ -77,6 +79,7 @@ def test_the_demo_leaves_every_check_passed_on_a_persistent_instance(local_env, 
 
     from grading_pipeline.audits import AUDITS
     from grading_pipeline.checks import NO_DUPLICATES_IN_RECENT_DAYS
+    from grading_pipeline.freshness import FRESHNESS_CHECK
 
     home = local_env / "dagster_home"
     home.mkdir()

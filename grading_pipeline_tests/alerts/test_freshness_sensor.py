@@ -10,7 +10,7 @@ import html
 import pytest
 from dagster import AssetCheckEvaluation, AssetCheckKey, build_sensor_context
 
-from grading_pipeline.freshness import FRESHNESS_CHECK, freshness_sensor
+from grading_pipeline.freshness import FRESHNESS_CHECK, freshness_sensor, freshness_tick
 from grading_pipeline.tables import PREDICTION_ACCURACY
 from grading_pipeline_tests.support.warehouse_rows import ACTUALS, actual, frame, load, prediction
 
@@ -52,8 +52,8 @@ def test_missed_dates_fail_the_check_and_are_one_message_saying_why(grade, wareh
     assert not failed.success
 
     first = tick(instance, warehouse, slack_alerts, None)
-    assert {e.partition for e in first.asset_events} == {d.isoformat() for d in DAYS[:3]}
-    assert all(not e.passed for e in first.asset_events)
+    verdicts = {e.partition: e.passed for e in first.asset_events}
+    assert verdicts == {**{d.isoformat(): False for d in DAYS[:3]}, DAYS[3].isoformat(): True}
     (message,) = slack_server.messages
     text = html.unescape(message["text"])
     assert message["blocks"][0]["text"]["text"] == f"NOT GRADED by the deadline: prediction_accuracy {DAYS[0]}..{DAYS[2]}"
@@ -62,7 +62,7 @@ def test_missed_dates_fail_the_check_and_are_one_message_saying_why(grade, wareh
     assert f"• {DAYS[2]}: its run {failed.run_id} failed" in text and f"/runs/{failed.run_id}" in text
     assert str(DAYS[3]) not in text  # a day without games never alarms
     assert latest_evaluation(instance, DAYS[1]).passed is False
-    assert latest_evaluation(instance, DAYS[3]) is None
+    assert latest_evaluation(instance, DAYS[3]).description == "no games: nothing to grade"  # passes
 
     again = tick(instance, warehouse, slack_alerts, first.cursor)
     assert again.asset_events == [] and len(slack_server.messages) == 1  # once per miss
@@ -75,3 +75,15 @@ def test_missed_dates_fail_the_check_and_are_one_message_saying_why(grade, wareh
     assert evaluation.metadata["late_by_hours"].value > 24
     tick(instance, warehouse, slack_alerts, again.cursor)
     assert len(slack_server.messages) == 1
+
+
+def test_yesterday_is_late_only_after_its_deadline(warehouse, instance):
+    day = DAYS[0]
+    load(warehouse, [prediction(p, game_date=day) for p in PLAYERS], [], dates=[day])
+    before = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(11, 59), dt.timezone.utc)
+    evaluations, missed, states = freshness_tick(instance, warehouse, {}, day, day, now=before)
+    assert (evaluations, missed, states) == ([], [], {day.isoformat(): "waiting for box scores"})
+    after = before + dt.timedelta(minutes=2)  # past the default deadline, 12:00 UTC of the next day
+    evaluations, missed, states = freshness_tick(instance, warehouse, states, day, day, now=after)
+    assert states == {day.isoformat(): "LATE"} and [m.reason for m in missed] == ["no box scores loaded for it"]
+    assert [(e.partition, e.passed) for e in evaluations] == [(day.isoformat(), False)]
