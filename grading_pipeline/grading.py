@@ -361,7 +361,7 @@ def publish_dates(
     # in the same session (DuckDB: no other writer meanwhile).
     changes = grade_changes(session, min(graded_before), max(graded_before)) if graded_before else {}
     writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql, *ranges[t.name],
-                         params=_provenance(t, run_id, fences)) for t in tables]
+                         params=provenance_params(t, run_id, fences)) for t in tables]
     audits = audits_of(tables) if audits is None else tuple(audits)
     publication = session.publish(start_date, end_date, writes, _queries(audits, settings, ranges), fences,
                                   before_commit)
@@ -373,7 +373,7 @@ def grade_changes(session: WarehouseSession, start_date: dt.date, end_date: dt.d
     """Per date of the range: what grading it again now would change, per system with a change
     (grades whose prediction_correct, is_voided or actual_points flip; win rate before and after)."""
     text = f"WITH regraded AS (\n{read_sql(PREDICTION_ACCURACY.select_sql)}\n),\n{read_sql('reports/grade_changes.sql')}"
-    params = {"start_date": start_date, "end_date": end_date, "run_id": "", "fenced": False}
+    params = {"start_date": start_date, "end_date": end_date, **provenance_params(PREDICTION_ACCURACY, None, None)}
     changes: dict[dt.date, list[dict[str, Any]]] = {}
     for row in session.query_text(text, params):
         changes.setdefault(row["game_date"], []).append(row)
@@ -386,7 +386,7 @@ def _graded_dates(session: WarehouseSession, start_date: dt.date, end_date: dt.d
     return {r["game_date"]: r["rows_graded"] for r in rows}
 
 
-def _provenance(table: GradedTable, run_id: str | None, fences: Mapping[str, Sequence[Fence]] | None) -> dict[str, Any]:
+def provenance_params(table: GradedTable, run_id: str | None, fences: Mapping[str, Sequence[Fence]] | None) -> dict[str, Any]:
     """The parameters of sql/macros/write_provenance.sql: who writes the rows, and whether under the lock."""
     if table is not PREDICTION_ACCURACY:
         return {}
