@@ -41,6 +41,35 @@ TRIVIAL_ASSET = "from dagster import Definitions, asset, in_process_executor\n" 
                 "@asset\ndef trivial() -> None: ...\n" \
                 "defs = Definitions(assets=[trivial], executor=in_process_executor)\n"
 
+# Dagster's own floor for a season run's events: a no-op multi-asset with the graded tables' shape
+# (three daily-partitioned assets, the same checks) recording what the grading records for each
+# date (its metadata, every check's evaluation), and doing nothing else.
+EVENT_FLOOR_ASSET = """
+from dagster import (AssetCheckEvaluation, AssetCheckSpec, AssetKey, AssetSpec, BackfillPolicy, DailyPartitionsDefinition,
+                     Definitions, MaterializeResult, in_process_executor, multi_asset)
+
+days = DailyPartitionsDefinition(start_date="{start}")
+tables = {tables!r}
+checks = {checks!r}
+
+
+@multi_asset(specs=[AssetSpec(t, partitions_def=days) for t in tables], can_subset=True,
+             backfill_policy=BackfillPolicy.single_run(),
+             check_specs=[AssetCheckSpec(n, asset=t, partitions_def=days) for t, n in checks])
+def no_op(context):
+    for t in tables:
+        for key in context.partition_keys:
+            context.add_asset_metadata({{f"figure_{{i}}": i for i in range(25)}}, asset_key=t, partition_key=key)
+        yield MaterializeResult(asset_key=t)
+    for t, n in checks:
+        for key in context.partition_keys:
+            yield AssetCheckEvaluation(asset_key=AssetKey(t), check_name=n, passed=True, partition=key,
+                                       metadata={{"game_date": key, "found": 0, "published": True}})
+
+
+defs = Definitions(assets=[no_op], executor=in_process_executor)
+"""
+
 
 @dataclass
 class Bench:
@@ -63,6 +92,19 @@ class Bench:
             "GRADING_SEASON_START": START.isoformat(), "DAGSTER_HOME": str(self.home),
         })
         return env
+
+
+def stock_instance_home(bench: Bench) -> Path:
+    """A DAGSTER_HOME like the bench's, but on Dagster's stock SQLite event log storage (the
+    project's dagster.yaml without its `event_log_storage:`): the figure before that storage."""
+    import yaml
+
+    home = bench.folder / f"{bench.home.name}_stock_event_log"
+    home.mkdir(exist_ok=True)
+    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    config.pop("event_log_storage", None)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return home
 
 
 def prepare(folder: Path, days: int, per_day: int) -> Bench:
@@ -114,15 +156,37 @@ def dagster_cli() -> str:
     return str(Path(sys.executable).parent / "dagster")
 
 
-def launched_seconds(bench: Bench) -> float:
+def launched_seconds(bench: Bench, home: Path | None = None) -> float:
     """`dagster asset materialize` of both graded tables (and their checks) for every date of the
-    bench, one run, in a process of its own."""
+    bench, one run, in a process of its own (on the bench's instance, or the one in `home`)."""
     dates = bench.dates
     partition = (["--partition", dates[0].isoformat()] if len(dates) == 1
                  else ["--partition-range", f"{dates[0]}...{dates[-1]}"])
     command = [dagster_cli(), "asset", "materialize", "-m", "grading_pipeline.definitions",
                "--select", "group:grading", *partition]
-    return timed(command, env=bench.env(), cwd=bench.folder)
+    env = bench.env()
+    if home is not None:
+        env["DAGSTER_HOME"] = str(home)
+    return timed(command, env=env, cwd=bench.folder)
+
+
+def event_floor_seconds(bench: Bench) -> float:
+    """The no-op multi-asset of EVENT_FLOOR_ASSET over the bench's dates, launched as one run."""
+    from grading_pipeline.assets.graded_tables import CHECK_SPECS
+
+    tables = [t.name.split(".")[1] for t in GRADED_TABLES]
+    names = {t.asset_key: name for t, name in zip(GRADED_TABLES, tables)}
+    script = bench.folder / "event_floor_asset.py"
+    script.write_text(EVENT_FLOOR_ASSET.format(
+        start=START.isoformat(), tables=tables, checks=[(names[spec.asset_key], spec.name) for spec in CHECK_SPECS]))
+    dates = bench.dates
+    return timed([dagster_cli(), "asset", "materialize", "-f", str(script), "--select", "*",
+                  "--partition-range", f"{dates[0]}...{dates[-1]}"], env=bench.env(), cwd=bench.folder)
+
+
+def create_instance(home: Path) -> None:
+    timed([sys.executable, "-c", "from dagster import DagsterInstance; DagsterInstance.get().dispose()"],
+          env={**os.environ, "DAGSTER_HOME": str(home)})
 
 
 def trivial_launched_seconds(bench: Bench) -> float:
@@ -136,8 +200,9 @@ def import_dagster_seconds() -> float:
     return timed([sys.executable, "-c", "import dagster"])
 
 
-def last_publication(bench: Bench) -> tuple[float, float]:
-    """(transaction seconds, audit seconds inside it) of the last launched run, from its log line."""
+def last_publication(bench: Bench) -> tuple[float, float, int]:
+    """(transaction seconds, audit seconds inside it, events recorded) of the last launched run,
+    from its log."""
     import re
 
     from dagster import DagsterInstance
@@ -147,10 +212,11 @@ def last_publication(bench: Bench) -> tuple[float, float]:
     try:
         with DagsterInstance.get() as instance:
             run = instance.get_runs(limit=1)[0]
-            for record in instance.all_logs(run.run_id):
+            records = instance.all_logs(run.run_id)
+            for record in records:
                 match = re.search(r"transaction ([\d.]+) s, audits inside it ([\d.]+) s", record.user_message or "")
                 if match:
-                    return float(match.group(1)), float(match.group(2))
+                    return float(match.group(1)), float(match.group(2)), len(records)
     finally:
         if previous is None:
             os.environ.pop("DAGSTER_HOME")
@@ -197,7 +263,8 @@ def run_benchmark(season_days: int = 180, season_per_day: int = 1000, repeats: i
         folder = Path(tmp)
         one = prepare(folder, 1, season_per_day)
         season = prepare(folder, season_days, season_per_day)
-        launched_seconds(one)  # warm: the first run creates the instance's storage
+        for bench in (one, season):  # not timed: a new instance creates its storage first
+            create_instance(bench.home)
         rounds = []
         for _ in range(repeats):  # interleaved, so that a noisy moment hits every figure alike
             rounds.append({
@@ -220,6 +287,11 @@ def run_benchmark(season_days: int = 180, season_per_day: int = 1000, repeats: i
         figures.update({k: median(r[k] for r in season_rounds) for k in season_rounds[0] if k != "season_publication"})
         figures["season_transaction"] = median(r["season_publication"][0] for r in season_rounds)
         figures["season_audits"] = median(r["season_publication"][1] for r in season_rounds)
+        figures["season_events"] = season_rounds[-1]["season_publication"][2]
+        figures["season_event_floor"] = event_floor_seconds(season)
+        stock = stock_instance_home(season)
+        create_instance(stock)
+        figures["season_launched_stock_event_log"] = launched_seconds(season, stock)
         figures.update(one_predictions=one.predictions, season_predictions=season.predictions, season_days=season_days)
     return figures
 
@@ -245,6 +317,16 @@ def print_benchmark(f: dict) -> None:
     print(f"{'  bare SQL (grade, aggregate, score every date, one transaction)':<70}{bare:>8.3f}s{1:>8.1f}x")
     print(f"{'  launched: dagster asset materialize --partition-range':<70}{f['season_launched']:>8.2f}s"
           f"{f['season_launched'] / bare:>8.1f}x   (target <= 12x bare SQL; dbt-duckdb microbatch ~49x)")
+    stock = f["season_launched_stock_event_log"]
+    print(f"{'    the same on Dagster stock SQLite event log (no event_log_storage:)':<70}{stock:>8.2f}s"
+          f"{stock / bare:>8.1f}x")
+    floor_run = f["season_event_floor"]
+    print(f"{'    Dagster floor: a no-op multi-asset recording the same events':<70}{floor_run:>8.2f}s"
+          f"{floor_run / bare:>8.1f}x")
+    events = f["season_events"]
+    label = f"    events the run recorded ({events / f['season_days']:.0f} a date: planned, materialized, checked)"
+    print(f"{label:<70}{events:>9,}   "
+          f"{(floor_run - f['trivial_launched']) / events * 1000:.1f} ms each in Dagster's floor")
     print(f"{'  in-process materialize() on an ephemeral instance':<70}{f['season_in_process']:>8.2f}s"
           f"{f['season_in_process'] / bare:>8.1f}x")
     print(f"{'  the write transaction (grade, aggregate, audits, figures)':<70}{f['season_transaction']:>8.3f}s"

@@ -1,0 +1,171 @@
+"""The local Dagster instance's event log: Dagster's own SQLite event log storage, made cheap per
+event. Selected in dagster.yaml (`event_log_storage:`, Dagster's documented extension point).
+
+Dagster's `SqliteEventLogStorage` creates a new engine and opens a new SQLite connection for
+every statement it runs (several per event), commits each with an fsync, and writes a batch of
+events one event at a time. A season graded as one run records ~2,700 events, so that, not the
+grading, was most of the run's time. This storage keeps Dagster's files, schema and queries and
+changes only how it connects:
+
+* one engine per shard, its connections pooled and reused (run shards beyond the newest few are
+  closed again, so a long-lived webserver keeps few files open);
+* `PRAGMA synchronous=NORMAL` on the WAL journal Dagster already uses: a commit no longer waits
+  for an fsync. A crash of the process loses nothing; a power cut may lose the last events, never
+  corrupt the file. This is the local instance: production runs on PostgreSQL;
+* a batch (Dagster batches a run's planned events and a step's partitioned materializations when
+  `DAGSTER_EVENT_BATCH_SIZE` is set, which this storage sets unless the environment does) is
+  written in one transaction per shard; should it fail, Dagster stores its events one by one;
+* after each write to a run's shard, the shard file is touched: the webserver follows a live run
+  by watching that file, which a pooled connection no longer checkpoints into on every close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+
+import sqlalchemy as db
+from dagster import Field, StringSource
+from dagster._config.config_schema import UserConfigSchema
+from dagster._core.events.log import EventLogEntry
+from dagster._core.instance.ref import _event_logs_directory  # where Dagster's own SQLite event log lives
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
+
+EVENT_BATCH_SIZE = "1000"  # Dagster's knob (read on every event); ours unless the environment sets one
+OPEN_RUN_SHARDS = 8  # run shards kept open besides the index shard
+
+
+class FastSqliteEventLogStorage(SqliteEventLogStorage):
+    """`SqliteEventLogStorage` with pooled connections, no fsync per commit and one transaction
+    per batch (see the module's docstring). Same files: an instance can switch back and forth."""
+
+    def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._engines_lock = threading.Lock()
+        self._batch = threading.local()  # the open transactions of this thread's store_event_batch
+        self._known_tables: set[str] = set()
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+        self._inst_data = inst_data
+        self._opened = False
+        if base_dir is not None:
+            self._open(base_dir)
+
+    def _open(self, base_dir: str) -> None:
+        super().__init__(base_dir, self._inst_data)
+        self._opened = True
+
+    def register_instance(self, instance) -> None:
+        # Without a base_dir of its own, the storage lives where Dagster keeps its SQLite event log
+        # in the instance's folder (DAGSTER_HOME, or the CLI's temporary instance): known only now,
+        # as the instance registers it, before any use.
+        if not self._opened:
+            self._open(_event_logs_directory(instance.root_directory))
+        super().register_instance(instance)
+
+    @classmethod
+    def config_type(cls) -> UserConfigSchema:
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(  # ty: ignore[invalid-method-override]
+        cls, inst_data: ConfigurableClassData | None, config_value: dict
+    ) -> FastSqliteEventLogStorage:
+        return cls(config_value.get("base_dir"), inst_data=inst_data)
+
+    def _engine(self, shard: str) -> Engine:
+        with self._engines_lock:
+            engine = self._engines.get(shard)
+            if engine is not None:
+                self._engines.move_to_end(shard)
+                return engine
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=QueuePool, pool_size=1, max_overflow=8,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
+            db.event.listen(engine, "connect", _no_fsync_per_commit)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            self._engines[shard] = engine
+            run_shards = [s for s in self._engines if s != INDEX_SHARD_NAME]
+            for old in run_shards[:-OPEN_RUN_SHARDS]:
+                self._engines.pop(old).dispose()
+            return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        batch: ExitStack | None = getattr(self._batch, "stack", None)
+        if batch is not None:  # inside store_event_batch: one transaction per shard, committed at its end
+            connections = self._batch.connections
+            if shard not in connections:
+                conn = batch.enter_context(self._engine(shard).connect())
+                batch.enter_context(conn.begin())
+                connections[shard] = conn
+            yield connections[shard]
+            return
+        with self._engine(shard).connect() as conn, conn.begin():
+            yield conn
+
+    def store_event(self, event: EventLogEntry) -> None:
+        super().store_event(event)
+        if getattr(self._batch, "stack", None) is None:
+            self._signal_watchers(event.run_id)
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        with ExitStack() as stack:
+            self._batch.stack, self._batch.connections = stack, {}
+            try:
+                for event in events:
+                    self.store_event(event)
+            finally:
+                self._batch.stack = self._batch.connections = None
+        for run_id in {event.run_id for event in events}:
+            self._signal_watchers(run_id)
+
+    def _signal_watchers(self, run_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self.path_for_shard(run_id))
+
+    def has_table(self, table_name: str) -> bool:
+        # Asked before many queries; a table, once there, stays (Dagster's migrations only add).
+        if table_name not in self._known_tables:
+            with self._engine(INDEX_SHARD_NAME).connect() as conn:
+                if not conn.dialect.has_table(conn, table_name):
+                    return False
+            self._known_tables.add(table_name)
+        return True
+
+    def upgrade(self) -> None:
+        self._dispose_engines()
+        super().upgrade()
+
+    def wipe(self) -> None:
+        self._dispose_engines()
+        super().wipe()
+
+    def dispose(self) -> None:
+        self._dispose_engines()
+        super().dispose()
+
+    def _dispose_engines(self) -> None:
+        with self._engines_lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+            self._known_tables.clear()
+
+
+def _no_fsync_per_commit(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

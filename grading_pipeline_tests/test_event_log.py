@@ -1,0 +1,185 @@
+"""The local instance's event log (grading_pipeline/event_log.py), on real SQLite files and real
+processes: what it stores is what Dagster's own storage stores, concurrent run workers lose
+nothing, a failed batch leaves nothing half-written, and a live run can still be followed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from dagster import AssetCheckKey, AssetKey, AssetMaterialization, DagsterInstance
+from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from grading_pipeline.event_log import FastSqliteEventLogStorage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A daily-partitioned asset with a partitioned check evaluated per date: the event mix of a
+# range run of the graded tables (planned events, a batch of materializations, one evaluation
+# per date), at a size a test can afford.
+DEFINITIONS = textwrap.dedent('''
+    from dagster import (AssetCheckEvaluation, AssetCheckSpec, AssetSpec, BackfillPolicy, DailyPartitionsDefinition,
+                         Definitions, MaterializeResult, in_process_executor, multi_asset)
+
+    days = DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-03-01")
+
+    # As the graded tables: a subsettable multi-asset whose step records each date's evaluation.
+    @multi_asset(specs=[AssetSpec("daily", partitions_def=days)], can_subset=True,
+                 backfill_policy=BackfillPolicy.single_run(),
+                 check_specs=[AssetCheckSpec("sane", asset="daily", partitions_def=days)])
+    def daily(context):
+        for key in context.partition_keys:
+            context.add_asset_metadata({"rows": len(key)}, partition_key=key)
+        yield MaterializeResult()
+        for key in context.partition_keys:
+            yield AssetCheckEvaluation(asset_key=context.asset_key, check_name="sane", passed=True, partition=key)
+
+    defs = Definitions(assets=[daily], executor=in_process_executor)
+''')
+
+
+def home_with_project_instance(tmp_path: Path) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def materialize_range(home: Path, module: Path, first: str, last: str) -> subprocess.Popen:
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env.pop("DAGSTER_EVENT_BATCH_SIZE", None)
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-f", str(module),
+         "--select", "daily", "--partition-range", f"{first}...{last}"],
+        env=env, cwd=module.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_the_project_instance_uses_this_storage(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(home_with_project_instance(tmp_path)))
+    with DagsterInstance.get() as instance:
+        assert isinstance(instance.event_log_storage, FastSqliteEventLogStorage)
+        # Where Dagster's own SQLite event log would be: switching back finds the same history.
+        assert Path(instance.event_log_storage._base_dir) == tmp_path / "dagster_home" / "history" / "runs"
+
+
+def test_concurrent_range_runs_record_every_event(tmp_path, monkeypatch):
+    home = home_with_project_instance(tmp_path)
+    module = tmp_path / "daily_defs.py"
+    module.write_text(DEFINITIONS)
+    ranges = [("2025-01-01", "2025-01-30"), ("2025-01-15", "2025-02-13"), ("2025-01-01", "2025-02-13")]
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get():  # created first: Dagster's run storage races on its own first init
+        pass
+    workers = [materialize_range(home, module, first, last) for first, last in ranges]  # all at once
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err[-3000:]
+
+    with DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 3 and all(run.is_success for run in runs)
+        key = AssetKey("daily")
+        materializations = instance.fetch_materializations(key, limit=1000).records
+        expected = {}
+        for first, last in ranges:
+            for day in _days(first, last):
+                expected[day] = expected.get(day, 0) + 1
+        seen: dict[str, int] = {}
+        for record in materializations:
+            seen[record.partition_key] = seen.get(record.partition_key, 0) + 1
+            assert record.asset_materialization.metadata["rows"].value == len(record.partition_key)
+        assert seen == expected
+        # Every date's evaluation landed on its partition, for every run (none left "planned").
+        executions = instance.event_log_storage.get_asset_check_execution_history(AssetCheckKey(key, "sane"), limit=1000)
+        statuses: dict[str, list] = {}
+        for execution in executions:
+            statuses.setdefault(execution.partition, []).append(execution.status)
+        assert {day: len(s) for day, s in statuses.items()} == expected
+        assert {s for ss in statuses.values() for s in ss} == {AssetCheckExecutionRecordStatus.SUCCEEDED}
+
+
+def test_a_failed_batch_writes_nothing(tmp_path, monkeypatch):
+    storage = FastSqliteEventLogStorage(str(tmp_path / "runs"))
+    run_id = "a" * 36
+    events = [_materialization(run_id, f"2025-01-0{day}") for day in range(1, 4)]
+    real = storage._store_asset_event
+    stored = []
+
+    def fail_on_the_third(conn, event, event_id):
+        stored.append(event)
+        if len(stored) == 3:
+            raise RuntimeError("disk full (forced by the test)")
+        return real(conn, event, event_id)
+
+    monkeypatch.setattr(storage, "_store_asset_event", fail_on_the_third)
+    with pytest.raises(RuntimeError, match="forced by the test"):
+        storage.store_event_batch(events)
+    monkeypatch.undo()
+    assert storage.get_records_for_run(run_id).records == []
+    assert storage.fetch_materializations(AssetKey("daily"), limit=10).records == []
+
+    storage.store_event_batch(events)  # the same batch, now whole
+    assert len(storage.get_records_for_run(run_id).records) == 3
+    partitions = {r.partition_key for r in storage.fetch_materializations(AssetKey("daily"), limit=10).records}
+    assert partitions == {"2025-01-01", "2025-01-02", "2025-01-03"}
+    storage.dispose()
+
+
+def test_a_live_run_can_be_followed_from_another_process(tmp_path):
+    """The webserver follows a running run by watching its shard file; the writer here keeps its
+    pooled connection open (it has not exited) while the watcher must already see the events."""
+    base_dir = tmp_path / "runs"
+    watcher = FastSqliteEventLogStorage(str(base_dir))
+    run_id = "b" * 36
+    seen: list[EventLogEntry] = []
+    watcher.watch(run_id, None, lambda event, cursor: seen.append(event))
+    release = tmp_path / "release"
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f'''
+        import time, pathlib
+        from grading_pipeline.event_log import FastSqliteEventLogStorage
+        from grading_pipeline_tests.test_event_log import _materialization
+        storage = FastSqliteEventLogStorage({str(base_dir)!r})
+        storage.store_event(_materialization({run_id!r}, "2025-01-01"))
+        storage.store_event_batch([_materialization({run_id!r}, "2025-01-02"), _materialization({run_id!r}, "2025-01-03")])
+        print("STORED", flush=True)
+        while not pathlib.Path({str(release)!r}).exists():
+            time.sleep(0.05)
+    ''')], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "STORED", writer.stderr.read()
+        deadline = time.monotonic() + 10
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        partitions = sorted(e.dagster_event.partition for e in seen)
+        assert partitions == ["2025-01-01", "2025-01-02", "2025-01-03"], "the watcher missed the live run's events"
+        assert writer.poll() is None  # seen while the writer was still running
+    finally:
+        release.touch()
+        writer.wait(timeout=30)
+        watcher.dispose()
+
+
+def _materialization(run_id: str, partition: str) -> EventLogEntry:
+    event = DagsterEvent(
+        event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+        job_name="test_job",
+        event_specific_data=StepMaterializationData(AssetMaterialization(AssetKey("daily"), partition=partition)),
+    )
+    return EventLogEntry(error_info=None, level="INFO", user_message="", run_id=run_id,
+                         timestamp=time.time(), dagster_event=event)
+
+
+def _days(first: str, last: str) -> list[str]:
+    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
