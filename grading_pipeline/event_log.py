@@ -15,15 +15,21 @@ changes only how it connects:
 * a batch (Dagster batches a run's planned events and a step's partitioned materializations when
   `DAGSTER_EVENT_BATCH_SIZE` is set, which this storage sets unless the environment does) is
   written in one transaction per shard; should it fail, Dagster stores its events one by one;
+* a run's check evaluations are held back until the next other event of the process, any read of
+  this storage, 500 of them, or the process's exit, and stored as one batch: a step that records
+  one evaluation per check and date (1,620 in a season) then writes them in a few transactions,
+  in order. Dagster's own batching holds a step's materializations the same way;
 * after each write to a run's shard, the shard file is touched: the webserver follows a live run
   by watching that file, which a pooled connection no longer checkpoints into on every close.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -31,17 +37,21 @@ from contextlib import ExitStack, contextmanager
 import sqlalchemy as db
 from dagster import Field, StringSource
 from dagster._config.config_schema import UserConfigSchema
+from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import _event_logs_directory  # where Dagster's own SQLite event log lives
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._serdes import ConfigurableClassData
+from dagster._serdes import ConfigurableClassData, serialize_value
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 EVENT_BATCH_SIZE = "1000"  # Dagster's knob (read on every event); ours unless the environment sets one
 OPEN_RUN_SHARDS = 8  # run shards kept open besides the index shard
+PENDING_CHECK_EVALUATIONS = 500  # held back at most, then stored as one batch
 
 
 class FastSqliteEventLogStorage(SqliteEventLogStorage):
@@ -53,6 +63,9 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines_lock = threading.Lock()
         self._batch = threading.local()  # the open transactions of this thread's store_event_batch
         self._known_tables: set[str] = set()
+        self._pending: list[EventLogEntry] = []  # a run's check evaluations not yet stored
+        self._pending_lock = threading.RLock()
+        atexit.register(_flush_at_exit, weakref.ref(self))
         os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
         self._inst_data = inst_data
         self._opened = False
@@ -113,15 +126,41 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
                 connections[shard] = conn
             yield connections[shard]
             return
+        self.flush_check_evaluations()  # whatever reads or writes next sees them
         with self._engine(shard).connect() as conn, conn.begin():
             yield conn
 
     def store_event(self, event: EventLogEntry) -> None:
+        if getattr(self._batch, "stack", None) is None:
+            if _is_run_check_evaluation(event):
+                with self._pending_lock:
+                    self._pending.append(event)
+                    if len(self._pending) < PENDING_CHECK_EVALUATIONS:
+                        return
+                self.flush_check_evaluations()
+                return
+            self.flush_check_evaluations()  # stored in order: the evaluations first
         super().store_event(event)
         if getattr(self._batch, "stack", None) is None:
             self._signal_watchers(event.run_id)
 
+    def flush_check_evaluations(self) -> None:
+        """Store the check evaluations held back, as one batch (one by one should it fail)."""
+        if not self._pending:
+            return
+        with self._pending_lock:
+            events, self._pending = self._pending, []
+            if not events:
+                return
+            try:
+                self.store_event_batch(events)
+            except Exception:  # as Dagster does with a failed batch: one by one (an error now raises)
+                for event in events:
+                    super().store_event(event)
+                    self._signal_watchers(event.run_id)
+
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        self.flush_check_evaluations()
         with ExitStack() as stack:
             self._batch.stack, self._batch.connections = stack, {}
             try:
@@ -135,6 +174,24 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
     def _signal_watchers(self, run_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.utime(self.path_for_shard(run_id))
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        # Dagster's own serializes the event again for every partition of the run (180 times per
+        # check for a season, each copy holding the 180 keys): one row per partition, as there,
+        # with the event serialized once.
+        planned = event.get_dagster_event().event_specific_data
+        partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        row = dict(
+            asset_key=planned.asset_key.to_string(),
+            check_name=planned.check_name,
+            run_id=event.run_id,
+            execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
+            evaluation_event=serialize_value(event),
+            evaluation_event_timestamp=self._event_insert_timestamp(event),
+            evaluation_event_storage_id=event_id,
+        )
+        with self.index_connection() as conn:
+            conn.execute(AssetCheckExecutionsTable.insert().values([{**row, "partition": key} for key in partition_keys]))
 
     def has_table(self, table_name: str) -> bool:
         # Asked before many queries; a table, once there, stays (Dagster's migrations only add).
@@ -154,6 +211,7 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
         super().wipe()
 
     def dispose(self) -> None:
+        self.flush_check_evaluations()
         self._dispose_engines()
         super().dispose()
 
@@ -163,6 +221,16 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
                 engine.dispose()
             self._engines.clear()
             self._known_tables.clear()
+
+
+def _flush_at_exit(storage: weakref.ref) -> None:
+    alive = storage()
+    if alive is not None:
+        alive.flush_check_evaluations()
+
+
+def _is_run_check_evaluation(event: EventLogEntry) -> bool:
+    return bool(event.run_id) and event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION
 
 
 def _no_fsync_per_commit(dbapi_connection, _record) -> None:

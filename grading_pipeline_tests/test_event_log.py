@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckKey, AssetKey, AssetMaterialization, DagsterInstance
+from dagster import AssetCheckEvaluation, AssetCheckKey, AssetKey, AssetMaterialization, DagsterInstance
 from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -167,6 +167,80 @@ def test_a_live_run_can_be_followed_from_another_process(tmp_path):
         release.touch()
         writer.wait(timeout=30)
         watcher.dispose()
+
+
+def test_held_back_check_evaluations_are_read_in_order_and_stored_at_exit(tmp_path):
+    """A run's check evaluations wait for the next event; a read sees them first, the order of
+    storage is the order of events, and a process that exits without disposing stores them."""
+    storage = FastSqliteEventLogStorage(str(tmp_path / "runs"))
+    run_id = "c" * 36
+    storage.store_event(_evaluation(run_id, "2025-01-01", passed=True))
+    storage.store_event(_evaluation(run_id, "2025-01-02", passed=False))
+    history = storage.get_asset_check_execution_history(AssetCheckKey(AssetKey("daily"), "sane"), limit=10)
+    assert {(h.partition, h.status) for h in history} == {
+        ("2025-01-01", AssetCheckExecutionRecordStatus.SUCCEEDED), ("2025-01-02", AssetCheckExecutionRecordStatus.FAILED)}
+    storage.store_event(_evaluation(run_id, "2025-01-03", passed=True))
+    storage.store_event(_materialization(run_id, "2025-01-04"))
+    records = storage.get_records_for_run(run_id).records
+    assert [_partition(r.event_log_entry) for r in records] == [
+        "2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]
+    assert [r.storage_id for r in records] == sorted(r.storage_id for r in records)
+    storage.dispose()
+
+    base_dir = tmp_path / "exiting"
+    exited = subprocess.run([sys.executable, "-c", textwrap.dedent(f'''
+        from grading_pipeline.event_log import FastSqliteEventLogStorage
+        from grading_pipeline_tests.test_event_log import _evaluation
+        storage = FastSqliteEventLogStorage({str(base_dir)!r})
+        storage.store_event(_evaluation({run_id!r}, "2025-01-05", passed=True))
+        assert storage._pending  # held back when the process ends
+    ''')], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert exited.returncode == 0, exited.stderr
+    reopened = FastSqliteEventLogStorage(str(base_dir))
+    assert [_partition(r.event_log_entry) for r in reopened.get_records_for_run(run_id).records] == ["2025-01-05"]
+    reopened.dispose()
+
+
+def test_planned_check_rows_are_dagsters_own(tmp_path):
+    """The planned rows of a range run's check (one per partition), written by this storage's
+    cheaper path, are the rows Dagster's stock storage writes for the same event."""
+    from dagster import DailyPartitionsDefinition
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    days = DailyPartitionsDefinition(start_date="2025-01-01")
+    subset = days.subset_with_partition_keys(_days("2025-01-01", "2025-01-20")).to_serializable_subset()
+    event = EventLogEntry(
+        error_info=None, level="DEBUG", user_message="", run_id="d" * 36, timestamp=time.time(),
+        dagster_event=DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value, job_name="test_job",
+            event_specific_data=AssetCheckEvaluationPlanned(asset_key=AssetKey("daily"), check_name="sane",
+                                                            partitions_subset=subset)),
+    )
+    rows = {}
+    for name, storage in (("ours", FastSqliteEventLogStorage(str(tmp_path / "ours"))),
+                          ("stock", SqliteEventLogStorage(str(tmp_path / "stock")))):
+        storage.store_event(event)
+        storage.store_event(_evaluation("d" * 36, "2025-01-07", passed=False))  # and the planned row is updated
+        history = storage.get_asset_check_execution_history(AssetCheckKey(AssetKey("daily"), "sane"), limit=100)
+        rows[name] = sorted((h.partition, h.run_id, h.status, h.event.dagster_event_type if h.event else None)
+                            for h in history)
+        storage.dispose()
+    assert len(rows["ours"]) == 20
+    assert rows["ours"] == rows["stock"]
+
+
+def _partition(entry: EventLogEntry) -> str | None:
+    event = entry.dagster_event
+    return event.partition or getattr(event.event_specific_data, "partition", None)
+
+
+def _evaluation(run_id: str, partition: str, passed: bool) -> EventLogEntry:
+    evaluation = AssetCheckEvaluation(asset_key=AssetKey("daily"), check_name="sane", passed=passed, partition=partition)
+    event = DagsterEvent(event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value, job_name="test_job",
+                         event_specific_data=evaluation)
+    return EventLogEntry(error_info=None, level="INFO", user_message="", run_id=run_id,
+                         timestamp=time.time(), dagster_event=event)
 
 
 def _materialization(run_id: str, partition: str) -> EventLogEntry:

@@ -237,10 +237,12 @@ class DuckDBSession(WarehouseSession):
             f"DELETE FROM {FENCE_TABLE} WHERE table_name = $table_name AND game_date IN (SELECT UNNEST($dates))",
             {"table_name": table, "dates": [f.game_date for f in unclaimed]},
         )
-        self.con.executemany(
+        # One statement, not executemany (DuckDB runs that row by row: 0.2 s for a season's dates).
+        self._execute(
             f"INSERT INTO {FENCE_TABLE} (table_name, game_date, lock_type, fencing_token, holder_id, claimed_at) "
-            "VALUES (?, ?, ?, ?, ?, current_timestamp)",
-            [(table, f.game_date, f.lock_type, f.token, f.holder_id) for f in unclaimed],
+            "SELECT $table_name, UNNEST($dates), UNNEST($lock_types), UNNEST($tokens), UNNEST($holders), current_timestamp",
+            {"table_name": table, "dates": [f.game_date for f in unclaimed], "lock_types": [f.lock_type for f in unclaimed],
+             "tokens": [f.token for f in unclaimed], "holders": [f.holder_id for f in unclaimed]},
         )
 
     def publish(
