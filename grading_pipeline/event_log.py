@@ -131,17 +131,17 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
             yield conn
 
     def store_event(self, event: EventLogEntry) -> None:
-        if getattr(self._batch, "stack", None) is None:
-            if _is_run_check_evaluation(event):
-                with self._pending_lock:
-                    self._pending.append(event)
-                    if len(self._pending) < PENDING_CHECK_EVALUATIONS:
-                        return
-                self.flush_check_evaluations()
-                return
-            self.flush_check_evaluations()  # stored in order: the evaluations first
-        super().store_event(event)
-        if getattr(self._batch, "stack", None) is None:
+        if getattr(self._batch, "stack", None) is not None:  # part of a batch: written at its end
+            super().store_event(event)
+            return
+        if _is_run_check_evaluation(event):
+            with self._pending_lock:
+                self._pending.append(event)
+                if len(self._pending) < PENDING_CHECK_EVALUATIONS:
+                    return
+        self.flush_check_evaluations()  # stored in order: the evaluations held back first
+        if not _is_run_check_evaluation(event):
+            super().store_event(event)
             self._signal_watchers(event.run_id)
 
     def flush_check_evaluations(self) -> None:
