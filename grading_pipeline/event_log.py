@@ -37,11 +37,12 @@ from contextlib import ExitStack, contextmanager
 import sqlalchemy as db
 from dagster import Field, StringSource
 from dagster._config.config_schema import UserConfigSchema
-from dagster._core.events import DagsterEventType
+from dagster._core.errors import DagsterInvariantViolationError
+from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS, DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import _event_logs_directory  # where Dagster's own SQLite event log lives
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -164,12 +165,88 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
         with ExitStack() as stack:
             self._batch.stack, self._batch.connections = stack, {}
             try:
-                for event in events:
-                    self.store_event(event)
+                self._store_in_bulk(events)
             finally:
                 self._batch.stack = self._batch.connections = None
         for run_id in {event.run_id for event in events}:
             self._signal_watchers(run_id)
+
+    def _store_in_bulk(self, events: Sequence[EventLogEntry]) -> None:
+        """What `SqliteEventLogStorage.store_event` writes for each event, in a few statements
+        for the whole batch: the events into their run shards and (asset, check and run status
+        events) into the index shard, one executemany each; the asset tags in one; the asset key
+        row once per asset key and kind of event (its last: each kind sets the same columns, so the
+        last one is what the event-by-event writes leave), as Dagster's PostgreSQL storage does; the
+        run's check evaluations onto their planned rows in one executemany, reusing the event's
+        serialization. A test compares every table with Dagster's own storage's."""
+        rows = [self._event_to_row(event) for event in events]
+        for run_id in dict.fromkeys(row["run_id"] for row in rows):
+            with self.run_connection(run_id) as conn:
+                conn.execute(SqlEventLogStorageTable.insert(), [row for row in rows if row["run_id"] == run_id])
+        mirrored = [(event, row) for event, row in zip(events, rows) if _mirrored_in_index(event)]
+        if not mirrored:
+            return
+        with self.index_connection() as conn:
+            inserted = conn.execute(
+                SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
+                [row for _, row in mirrored])
+            event_ids = [row_id for (row_id,) in inserted]
+            asset_events = [(event, event_id) for (event, _), event_id in zip(mirrored, event_ids)
+                            if event.dagster_event_type in ASSET_EVENTS]
+            self._store_asset_event_tags(conn, [event for event, _ in asset_events], [i for _, i in asset_events])
+            last_of_kind = {(_asset_key(event), event.dagster_event_type): n for n, (event, _) in enumerate(asset_events)}
+            for n in sorted(last_of_kind.values()):
+                self._store_asset_event(conn, *asset_events[n])
+            evaluations = []
+            for (event, row), event_id in zip(mirrored, event_ids):
+                if _is_run_check_evaluation(event):
+                    evaluations.append((event, event_id, row["event"]))
+                elif event.dagster_event_type in ASSET_CHECK_EVENTS:
+                    self.store_asset_check_event(event, event_id)
+            self._store_run_check_evaluations(conn, evaluations)
+
+    def _store_run_check_evaluations(self, conn: Connection, evaluations: list[tuple[EventLogEntry, int, str]]) -> None:
+        """`_update_asset_check_evaluation` for many: each evaluation onto its planned row (asset
+        key, check, run, partition), or a new row where none was planned; a key planned twice is
+        Dagster's invariant violation, raised as there."""
+        if not evaluations:
+            return
+        table = AssetCheckExecutionsTable
+        planned: dict[tuple, int] = {}
+        for asset_key, check_name, run_id in {_check_row_key(event)[:3] for event, _, _ in evaluations}:
+            counts = conn.execute(
+                db.select(table.c.partition, db.func.count()).where(
+                    table.c.asset_key == asset_key, table.c.check_name == check_name, table.c.run_id == run_id,
+                ).group_by(table.c.partition))
+            planned.update({(asset_key, check_name, run_id, partition): count for partition, count in counts})
+        updates: list[dict] = []
+        inserts: dict[tuple, dict] = {}  # unplanned: an insert, then updates of it (so its last values)
+        for event, event_id, serialized in evaluations:
+            key = _check_row_key(event)
+            evaluation = event.get_dagster_event().event_specific_data
+            values = dict(
+                execution_status=(AssetCheckExecutionRecordStatus.SUCCEEDED.value if evaluation.passed
+                                  else AssetCheckExecutionRecordStatus.FAILED.value),
+                evaluation_event=serialized,
+                evaluation_event_timestamp=self._event_insert_timestamp(event),
+                evaluation_event_storage_id=event_id,
+                materialization_event_storage_id=(evaluation.target_materialization_data.storage_id
+                                                  if evaluation.target_materialization_data else None),
+            )
+            if planned.get(key, 0) > 1:
+                raise DagsterInvariantViolationError(
+                    f"Updated {planned[key]} rows for asset check evaluation {evaluation.asset_check_key} "
+                    "as a result of duplicate AssetCheckPlanned events.")
+            if key in planned:
+                updates.append({**{f"k_{c}": v for c, v in zip(CHECK_ROW_KEY, key)}, **{f"v_{c}": v for c, v in values.items()}})
+            else:
+                inserts[key] = {**dict(zip(CHECK_ROW_KEY, key)), **values}
+        for with_partition in (True, False):
+            some = [u for u in updates if (u["k_partition"] is not None) == with_partition]
+            if some:
+                conn.execute(_update_planned_check_rows(with_partition), some)
+        if inserts:
+            conn.execute(table.insert(), list(inserts.values()))
 
     def _signal_watchers(self, run_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -227,6 +304,37 @@ def _flush_at_exit(storage: weakref.ref) -> None:
     alive = storage()
     if alive is not None:
         alive.flush_check_evaluations()
+
+
+CHECK_ROW_KEY = ("asset_key", "check_name", "run_id", "partition")  # a planned check row, as Dagster finds it
+
+
+def _check_row_key(event: EventLogEntry) -> tuple:
+    evaluation = event.get_dagster_event().event_specific_data
+    return (evaluation.asset_key.to_string(), evaluation.check_name, event.run_id, evaluation.partition)
+
+
+def _update_planned_check_rows(with_partition: bool):
+    table = AssetCheckExecutionsTable
+    partition = table.c.partition == db.bindparam("k_partition") if with_partition else table.c.partition.is_(None)
+    return table.update().where(
+        table.c.asset_key == db.bindparam("k_asset_key"), table.c.check_name == db.bindparam("k_check_name"),
+        table.c.run_id == db.bindparam("k_run_id"), partition,
+    ).values(**{column: db.bindparam(f"v_{column}") for column in (
+        "execution_status", "evaluation_event", "evaluation_event_timestamp", "evaluation_event_storage_id",
+        "materialization_event_storage_id")})
+
+
+def _mirrored_in_index(event: EventLogEntry) -> bool:
+    # As SqliteEventLogStorage.store_event: asset and check events, and run status changes.
+    kind = event.dagster_event_type
+    return event.is_dagster_event and (
+        kind in ASSET_EVENTS or kind in ASSET_CHECK_EVENTS or kind in EVENT_TYPE_TO_PIPELINE_RUN_STATUS)
+
+
+def _asset_key(event: EventLogEntry) -> str | None:
+    key = event.get_dagster_event().asset_key
+    return key.to_string() if key else None
 
 
 def _is_run_check_evaluation(event: EventLogEntry) -> bool:

@@ -112,16 +112,11 @@ def test_a_failed_batch_writes_nothing(tmp_path, monkeypatch):
     storage = FastSqliteEventLogStorage(str(tmp_path / "runs"))
     run_id = "a" * 36
     events = [_materialization(run_id, f"2025-01-0{day}") for day in range(1, 4)]
-    real = storage._store_asset_event
-    stored = []
 
-    def fail_on_the_third(conn, event, event_id):
-        stored.append(event)
-        if len(stored) == 3:
-            raise RuntimeError("disk full (forced by the test)")
-        return real(conn, event, event_id)
+    def fail_after_the_inserts(conn, event, event_id):  # the asset key row: the batch's last write
+        raise RuntimeError("disk full (forced by the test)")
 
-    monkeypatch.setattr(storage, "_store_asset_event", fail_on_the_third)
+    monkeypatch.setattr(storage, "_store_asset_event", fail_after_the_inserts)
     with pytest.raises(RuntimeError, match="forced by the test"):
         storage.store_event_batch(events)
     monkeypatch.undo()
@@ -230,6 +225,73 @@ def test_planned_check_rows_are_dagsters_own(tmp_path):
     assert rows["ours"] == rows["stock"]
 
 
+def test_a_batch_leaves_every_table_as_dagsters_storage_does_event_by_event(tmp_path):
+    """One batch of every kind a run records (run status, planned materializations and checks,
+    materializations of two assets with an indexed tag, an observation, evaluations onto planned
+    rows and one never planned, a plain log line) leaves each SQLite file, table and row as
+    Dagster's stock storage leaves them storing the same events one at a time."""
+    from dagster import AssetObservation, DailyPartitionsDefinition
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
+    from dagster._core.events import AssetMaterializationPlannedData, AssetObservationData
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    run_id = "e" * 36
+    days = ["2025-01-01", "2025-01-02", "2025-01-03"]
+    subset = DailyPartitionsDefinition(start_date="2025-01-01").subset_with_partition_keys(days).to_serializable_subset()
+    events = [
+        _entry(run_id, DagsterEventType.RUN_START, None),
+        *[_entry(run_id, DagsterEventType.ASSET_MATERIALIZATION_PLANNED, AssetMaterializationPlannedData(AssetKey("daily"), day))
+          for day in days],
+        _entry(run_id, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, AssetCheckEvaluationPlanned(
+            asset_key=AssetKey("daily"), check_name="sane", partitions_subset=subset)),
+        *[_materialization(run_id, day, tags={"dagster/data_version": day, "not_indexed": "x"}) for day in days],
+        _materialization(run_id, None, asset="other"),
+        _materialization(run_id, None, asset="other"),
+        _entry(run_id, DagsterEventType.ASSET_OBSERVATION, AssetObservationData(AssetObservation(AssetKey("other")))),
+        _evaluation(run_id, "2025-01-02", passed=False),
+        _evaluation(run_id, "2025-01-01", passed=True),
+        _evaluation(run_id, "2025-01-01", passed=False),  # re-evaluated: the last one stands
+        _evaluation(run_id, "2025-01-09", passed=True),  # never planned: a row of its own,
+        _evaluation(run_id, "2025-01-09", passed=False),  # then updated
+        EventLogEntry(error_info=None, level="INFO", user_message="a plain log line", run_id=run_id,
+                      timestamp=time.time(), dagster_event=None),
+    ]
+    ours = FastSqliteEventLogStorage(str(tmp_path / "ours"))
+    ours.store_event_batch(events)
+    ours.dispose()
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    for event in events:
+        stock.store_event(event)
+    stock.dispose()
+
+    WRITE_TIMES = {"create_timestamp", "migration_completed"}  # when the row was written, not what
+
+    def tables(folder: Path) -> dict:
+        import sqlite3
+
+        found = {}
+        for path in sorted(folder.glob("*.db")):
+            with sqlite3.connect(path) as con:
+                for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'alembic_version'"):
+                    columns = [f'"{c[1]}"' for c in con.execute(f"PRAGMA table_info({table})") if c[1] not in WRITE_TIMES]
+                    found[(path.name, table)] = con.execute(
+                        f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid").fetchall()
+        return found
+
+    ours_tables, stock_tables = tables(tmp_path / "ours"), tables(tmp_path / "stock")
+    assert ours_tables.keys() == stock_tables.keys()
+    for name, rows in stock_tables.items():
+        assert ours_tables[name] == rows, name
+    assert len(stock_tables[(f"{run_id}.db", "event_logs")]) == len(events)
+    assert len(stock_tables[("index.db", "asset_check_executions")]) == 4
+
+
+def _entry(run_id: str, kind: DagsterEventType, data) -> EventLogEntry:
+    return EventLogEntry(error_info=None, level="DEBUG", user_message="", run_id=run_id, timestamp=time.time(),
+                         dagster_event=DagsterEvent(event_type_value=kind.value, job_name="test_job",
+                                                    event_specific_data=data))
+
+
 def _partition(entry: EventLogEntry) -> str | None:
     event = entry.dagster_event
     return event.partition or getattr(event.event_specific_data, "partition", None)
@@ -243,11 +305,11 @@ def _evaluation(run_id: str, partition: str, passed: bool) -> EventLogEntry:
                          timestamp=time.time(), dagster_event=event)
 
 
-def _materialization(run_id: str, partition: str) -> EventLogEntry:
+def _materialization(run_id: str, partition: str | None, asset: str = "daily", tags: dict | None = None) -> EventLogEntry:
     event = DagsterEvent(
         event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
         job_name="test_job",
-        event_specific_data=StepMaterializationData(AssetMaterialization(AssetKey("daily"), partition=partition)),
+        event_specific_data=StepMaterializationData(AssetMaterialization(AssetKey(asset), partition=partition, tags=tags)),
     )
     return EventLogEntry(error_info=None, level="INFO", user_message="", run_id=run_id,
                          timestamp=time.time(), dagster_event=event)
