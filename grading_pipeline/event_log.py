@@ -5,7 +5,7 @@ Dagster's `SqliteEventLogStorage` creates a new engine and opens a new SQLite co
 every statement it runs (several per event), commits each with an fsync, and writes a batch of
 events one event at a time. A season graded as one run records ~2,700 events, so that, not the
 grading, was most of the run's time. This storage keeps Dagster's files, schema and queries and
-changes only how it connects:
+changes only how it connects and how a batch is written:
 
 * one engine per shard, its connections pooled and reused (run shards beyond the newest few are
   closed again, so a long-lived webserver keeps few files open);
@@ -14,7 +14,10 @@ changes only how it connects:
   corrupt the file. This is the local instance: production runs on PostgreSQL;
 * a batch (Dagster batches a run's planned events and a step's partitioned materializations when
   `DAGSTER_EVENT_BATCH_SIZE` is set, which this storage sets unless the environment does) is
-  written in one transaction per shard; should it fail, Dagster stores its events one by one;
+  written in one transaction per shard, in a few statements for the whole batch rather than
+  several per event (Dagster's PostgreSQL storage batches materializations the same way; the rows
+  are the ones Dagster's SQLite storage writes event by event, which a test compares table by
+  table); should it fail, Dagster stores its events one by one;
 * a run's check evaluations are held back until the next other event of the process, any read of
   this storage, 500 of them, or the process's exit, and stored as one batch: a step that records
   one evaluation per check and date (1,620 in a season) then writes them in a few transactions,
