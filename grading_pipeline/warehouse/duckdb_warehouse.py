@@ -153,10 +153,11 @@ class DuckDBSession(WarehouseSession):
     def _add_missing_columns(self, ddl_names: tuple[str, ...]) -> None:
         """A table created by an older version gets the columns its DDL has gained since (nullable,
         so old rows and old queries keep working)."""
+        # DuckDB's catalog functions, not information_schema (views over them, ~20 ms a query).
         present = {
             (f"{schema}.{table}", column)
             for schema, table, column in self.con.execute(
-                "SELECT table_schema, table_name, column_name FROM information_schema.columns"
+                "SELECT schema_name, table_name, column_name FROM duckdb_columns()"
             ).fetchall()
         }
         for name in ddl_names:
@@ -186,7 +187,7 @@ class DuckDBSession(WarehouseSession):
         present = {
             f"{schema}.{name}"
             for schema, name in self.con.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables"
+                "SELECT schema_name, table_name FROM duckdb_tables() UNION ALL SELECT schema_name, view_name FROM duckdb_views()"
             ).fetchall()
         }
         return [t for t in tables if t not in present]
@@ -194,7 +195,7 @@ class DuckDBSession(WarehouseSession):
     def column_types(self, table: str) -> dict[str, str]:
         schema, name = table.split(".")
         return dict(self.con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
             [schema, name],
         ).fetchall())
 
