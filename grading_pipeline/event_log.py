@@ -53,7 +53,8 @@ from dagster._serdes import ConfigurableClassData, serialize_value
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
-EVENT_BATCH_SIZE = "1000"  # Dagster's knob (read on every event); ours unless the environment sets one
+from grading_pipeline import settings
+
 OPEN_RUN_SHARDS = 8  # run shards kept open besides the index shard
 PENDING_CHECK_EVALUATIONS = 500  # held back at most, then stored as one batch
 
@@ -70,7 +71,7 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
         self._pending: list[EventLogEntry] = []  # a run's check evaluations not yet stored
         self._pending_lock = threading.RLock()
         atexit.register(_flush_at_exit, weakref.ref(self))
-        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+        settings.batch_dagster_events()
         self._inst_data = inst_data
         self._opened = False
         if base_dir is not None:

@@ -13,6 +13,16 @@ DEFAULT_DATA_DIR = "data"
 DEFAULT_SEASON_START = "2026-10-20"
 
 
+# Dagster batches a run's planned events and a step's partitioned materializations into one
+# storage call when DAGSTER_EVENT_BATCH_SIZE is set (it reads it on every event). The project's
+# event log storages set it, unless the environment already does.
+DAGSTER_EVENT_BATCH_SIZE = "1000"
+
+
+def batch_dagster_events() -> None:
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", DAGSTER_EVENT_BATCH_SIZE)
+
+
 def grading_env() -> str:
     env = os.environ.get("GRADING_ENV", "local").strip().lower()
     if env not in ("local", "prod"):

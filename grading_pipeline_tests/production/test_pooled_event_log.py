@@ -1,0 +1,67 @@
+"""The production event log (grading_pipeline/postgres_event_log.py) on a real PostgreSQL server: a
+range run keeps one connection instead of opening one for every statement, and records every date's
+materializations and check evaluations, as dagster-postgres's own storage does with the same events."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy
+from dagster import AssetCheckKey, DagsterEventType
+from dagster_postgres import PostgresEventLogStorage
+
+from grading_pipeline.postgres_event_log import EXTRA_CONNECTIONS, PooledPostgresEventLogStorage
+from grading_pipeline_tests.production.test_materialize_on_postgres import (
+    ACCURACY, PERFORMANCE, SCORECARD, grading_job)
+
+pytestmark = pytest.mark.postgres
+
+
+def counting_connects(engine) -> list:
+    opened: list = []
+    sqlalchemy.event.listen(engine, "connect", lambda *_: opened.append(1))
+    return opened
+
+
+def test_a_range_run_keeps_its_connection_and_records_every_date(
+    prod_instance, season, warehouse, partition_lock, postgres_server
+):
+    storage = prod_instance.event_log_storage
+    assert isinstance(storage, PooledPostgresEventLogStorage)
+    opened = counting_connects(storage._engine)
+    days = [d.isoformat() for d in season.game_dates]
+    result = grading_job(warehouse, partition_lock).execute_in_process(
+        instance=prod_instance,
+        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]})
+    assert result.success
+    events = prod_instance.all_logs(result.run_id)
+    assert len(events) > 60
+    assert 1 <= len(opened) <= 1 + EXTRA_CONNECTIONS  # for all those events
+
+    for key in (ACCURACY, PERFORMANCE, SCORECARD):
+        records = prod_instance.fetch_materializations(key, limit=100).records
+        assert sorted(r.partition_key for r in records) == days
+    executions = storage.get_asset_check_execution_history(AssetCheckKey(ACCURACY, "no_duplicate_business_keys"), limit=100)
+    assert sorted(e.partition for e in executions) == days
+    assert {e.status.value for e in executions} == {"SUCCEEDED"}
+
+    # dagster-postgres's own storage, given the same events, opens a connection for every statement.
+    database = postgres_server.create_database()
+    stock = PostgresEventLogStorage(database.url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    stock_opened = counting_connects(stock._engine)
+    for event in events:
+        stock.store_event(event)
+    assert len(stock_opened) >= len(events)
+    stored = [e for e in stock.get_records_for_run(result.run_id, limit=10_000).records]
+    assert len(stored) == len(events)
+    assert sum(e.event_log_entry.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION for e in stored) == 3 * len(days)
+    stock.dispose()
+
+
+def test_the_webserver_still_gets_dagsters_engine_with_its_statement_timeout(prod_instance):
+    storage = prod_instance.event_log_storage
+    ours = storage._engine
+    storage.optimize_for_webserver(statement_timeout=7000, pool_recycle=3600, max_overflow=2)
+    assert storage._engine is not ours
+    with storage._connect() as conn:
+        assert conn.execute(sqlalchemy.text("SHOW statement_timeout")).scalar() == "7s"
+    assert storage.get_asset_keys() == []  # and it serves reads
