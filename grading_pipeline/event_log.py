@@ -49,17 +49,18 @@ from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, Sq
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._serdes import ConfigurableClassData, serialize_value
+from dagster._serdes import ConfigurableClassData
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 from grading_pipeline import settings
+from grading_pipeline.planned_check_rows import PlannedCheckRowsSerializedOnce
 
 OPEN_RUN_SHARDS = 8  # run shards kept open besides the index shard
 PENDING_CHECK_EVALUATIONS = 500  # held back at most, then stored as one batch
 
 
-class FastSqliteEventLogStorage(SqliteEventLogStorage):
+class FastSqliteEventLogStorage(PlannedCheckRowsSerializedOnce, SqliteEventLogStorage):
     """`SqliteEventLogStorage` with pooled connections, no fsync per commit and one transaction
     per batch (see the module's docstring). Same files: an instance can switch back and forth."""
 
@@ -255,24 +256,6 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
     def _signal_watchers(self, run_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.utime(self.path_for_shard(run_id))
-
-    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
-        # Dagster's own serializes the event again for every partition of the run (180 times per
-        # check for a season, each copy holding the 180 keys): one row per partition, as there,
-        # with the event serialized once.
-        planned = event.get_dagster_event().event_specific_data
-        partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
-        row = dict(
-            asset_key=planned.asset_key.to_string(),
-            check_name=planned.check_name,
-            run_id=event.run_id,
-            execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
-            evaluation_event=serialize_value(event),
-            evaluation_event_timestamp=self._event_insert_timestamp(event),
-            evaluation_event_storage_id=event_id,
-        )
-        with self.index_connection() as conn:
-            conn.execute(AssetCheckExecutionsTable.insert().values([{**row, "partition": key} for key in partition_keys]))
 
     def has_table(self, table_name: str) -> bool:
         # Asked before many queries; a table, once there, stays (Dagster's migrations only add).

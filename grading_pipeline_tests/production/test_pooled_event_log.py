@@ -1,6 +1,6 @@
 """The production event log (grading_pipeline/postgres_event_log.py) on a real PostgreSQL server: a
 range run keeps one connection instead of opening one for every statement, and records every date's
-materializations and check evaluations, as dagster-postgres's own storage does with the same events."""
+materializations and check evaluations, the rows dagster-postgres's own storage writes for the same events."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ def counting_connects(engine) -> list:
 
 
 def test_a_range_run_keeps_its_connection_and_records_every_date(
-    prod_instance, season, warehouse, partition_lock, postgres_server
+    prod_instance, prod_home, season, warehouse, partition_lock, postgres_server
 ):
+    from grading_pipeline.assets import grade_game_dates
+
     storage = prod_instance.event_log_storage
     assert isinstance(storage, PooledPostgresEventLogStorage)
     opened = counting_connects(storage._engine)
@@ -55,6 +57,12 @@ def test_a_range_run_keeps_its_connection_and_records_every_date(
     assert len(stored) == len(events)
     assert sum(e.event_log_entry.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION for e in stored) == 3 * len(days)
     stock.dispose()
+    # The check rows (planned, then evaluated, one per check and date) are the stock storage's rows.
+    rows = ("SELECT asset_key, check_name, partition, run_id, execution_status, evaluation_event "
+            "FROM asset_check_executions ORDER BY asset_key, check_name, partition")
+    ours_rows = prod_home.database.query(rows)
+    assert len(ours_rows) == len(grade_game_dates.check_keys) * len(days)
+    assert ours_rows == database.query(rows)
 
 
 def test_the_webserver_still_gets_dagsters_engine_with_its_statement_timeout(prod_instance):
