@@ -54,13 +54,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 from grading_pipeline import settings
-from grading_pipeline.planned_check_rows import PlannedCheckRowsSerializedOnce
+from grading_pipeline.event_log_mixins import PlannedCheckRowsSerializedOnce, TablesKnownOnce
 
 OPEN_RUN_SHARDS = 8  # run shards kept open besides the index shard
 PENDING_CHECK_EVALUATIONS = 500  # held back at most, then stored as one batch
 
 
-class FastSqliteEventLogStorage(PlannedCheckRowsSerializedOnce, SqliteEventLogStorage):
+class FastSqliteEventLogStorage(TablesKnownOnce, PlannedCheckRowsSerializedOnce, SqliteEventLogStorage):
     """`SqliteEventLogStorage` with pooled connections, no fsync per commit and one transaction
     per batch (see the module's docstring). Same files: an instance can switch back and forth."""
 
@@ -68,7 +68,7 @@ class FastSqliteEventLogStorage(PlannedCheckRowsSerializedOnce, SqliteEventLogSt
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         self._batch = threading.local()  # the open transactions of this thread's store_event_batch
-        self._known_tables: set[str] = set()
+        self._known_tables: set[str] = set()  # TablesKnownOnce's, forgotten with the engines
         self._pending: list[EventLogEntry] = []  # a run's check evaluations not yet stored
         self._pending_lock = threading.RLock()
         atexit.register(_flush_at_exit, weakref.ref(self))
@@ -249,22 +249,14 @@ class FastSqliteEventLogStorage(PlannedCheckRowsSerializedOnce, SqliteEventLogSt
         for with_partition in (True, False):
             some = [u for u in updates if (u["k_partition"] is not None) == with_partition]
             if some:
-                conn.execute(_update_planned_check_rows(with_partition), some)
+                columns = [name[2:] for name in some[0] if name.startswith("v_")]
+                conn.execute(_update_planned_check_rows(with_partition, columns), some)
         if inserts:
             conn.execute(table.insert(), list(inserts.values()))
 
     def _signal_watchers(self, run_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.utime(self.path_for_shard(run_id))
-
-    def has_table(self, table_name: str) -> bool:
-        # Asked before many queries; a table, once there, stays (Dagster's migrations only add).
-        if table_name not in self._known_tables:
-            with self._engine(INDEX_SHARD_NAME).connect() as conn:
-                if not conn.dialect.has_table(conn, table_name):
-                    return False
-            self._known_tables.add(table_name)
-        return True
 
     def upgrade(self) -> None:
         self._dispose_engines()
@@ -301,15 +293,13 @@ def _check_row_key(event: EventLogEntry) -> tuple:
     return (evaluation.asset_key.to_string(), evaluation.check_name, event.run_id, evaluation.partition)
 
 
-def _update_planned_check_rows(with_partition: bool):
+def _update_planned_check_rows(with_partition: bool, columns: list[str]):
     table = AssetCheckExecutionsTable
     partition = table.c.partition == db.bindparam("k_partition") if with_partition else table.c.partition.is_(None)
     return table.update().where(
         table.c.asset_key == db.bindparam("k_asset_key"), table.c.check_name == db.bindparam("k_check_name"),
         table.c.run_id == db.bindparam("k_run_id"), partition,
-    ).values(**{column: db.bindparam(f"v_{column}") for column in (
-        "execution_status", "evaluation_event", "evaluation_event_timestamp", "evaluation_event_storage_id",
-        "materialization_event_storage_id")})
+    ).values(**{column: db.bindparam(f"v_{column}") for column in columns})
 
 
 def _mirrored_in_index(event: EventLogEntry) -> bool:

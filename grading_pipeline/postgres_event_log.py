@@ -10,7 +10,7 @@ opens more only while threads need them at the same time, pings it before use (a
 or a failover costs a reconnect, not an event) and replaces it hourly. Same schema, rows and
 queries: only the engine differs, and the webserver still gets Dagster's own. Also, as locally:
 whether the check tables exist is asked once, not for every check event, and a range run's planned
-check rows serialize their event once (planned_check_rows.py).
+check rows serialize their event once (event_log_mixins.py).
 """
 
 from __future__ import annotations
@@ -22,18 +22,17 @@ from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
 from grading_pipeline import settings
-from grading_pipeline.planned_check_rows import PlannedCheckRowsSerializedOnce
+from grading_pipeline.event_log_mixins import PlannedCheckRowsSerializedOnce, TablesKnownOnce
 
 EXTRA_CONNECTIONS = 4  # beyond the one kept: threads of one process writing at the same moment
 RECYCLE_SECONDS = 3600  # as the webserver's default
 
 
-class PooledPostgresEventLogStorage(PlannedCheckRowsSerializedOnce, PostgresEventLogStorage):
+class PooledPostgresEventLogStorage(TablesKnownOnce, PlannedCheckRowsSerializedOnce, PostgresEventLogStorage):
     """`PostgresEventLogStorage` whose engine keeps its connection (see the module's docstring)."""
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  inst_data: ConfigurableClassData | None = None, token_provider=None):
-        self._known_tables: set[str] = set()
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         self._engine.dispose()
         self._engine = create_pg_engine(
@@ -41,15 +40,6 @@ class PooledPostgresEventLogStorage(PlannedCheckRowsSerializedOnce, PostgresEven
             pool_size=1, max_overflow=EXTRA_CONNECTIONS, pool_recycle=RECYCLE_SECONDS, pool_pre_ping=True,
         )
         settings.batch_dagster_events()  # a step's materializations: one INSERT (dagster-postgres batches them)
-
-    def has_table(self, table_name: str) -> bool:
-        # Asked for every check event (supports_asset_checks), each time an inspection query; a
-        # table, once there, stays (Dagster's migrations only add).
-        if table_name not in self._known_tables:
-            if not super().has_table(table_name):
-                return False
-            self._known_tables.add(table_name)
-        return True
 
     @classmethod
     def config_type(cls) -> UserConfigSchema:

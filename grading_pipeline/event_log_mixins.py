@@ -1,10 +1,5 @@
-"""The planned rows of a run's asset checks, as Dagster writes them, with the event serialized once:
-shared by the project's two event logs (event_log.py locally, postgres_event_log.py in production).
-
-Dagster's `SqlEventLogStorage._store_asset_check_evaluation_planned` writes one row per partition of
-the run and serializes the planned event again for each (180 times per check for a season, each
-copy holding the 180 partition keys).
-"""
+"""What both of the project's event logs (event_log.py locally, postgres_event_log.py in production)
+change in Dagster's SQL event log storage, mixed in before Dagster's class."""
 
 from __future__ import annotations
 
@@ -14,8 +9,24 @@ from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._serdes import serialize_value
 
 
+class TablesKnownOnce:
+    """Dagster asks whether a table exists before many queries (for every check event, through
+    `supports_asset_checks`), each time asking the database. A table, once there, stays (Dagster's
+    migrations only add), so a table found is not asked about again."""
+
+    def has_table(self, table_name: str) -> bool:
+        known: set[str] = self.__dict__.setdefault("_known_tables", set())
+        if table_name not in known:
+            if not super().has_table(table_name):
+                return False
+            known.add(table_name)
+        return True
+
+
 class PlannedCheckRowsSerializedOnce:
-    """Mixed into a `SqlEventLogStorage` subclass (before it): the same rows, one serialization."""
+    """Dagster's `_store_asset_check_evaluation_planned` writes one row per partition of the run and
+    serializes the planned event again for each (180 times per check for a season, each copy holding
+    the 180 partition keys): the same rows, the event serialized once."""
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
         planned = event.get_dagster_event().event_specific_data
