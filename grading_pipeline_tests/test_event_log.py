@@ -19,6 +19,7 @@ from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializa
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from grading_pipeline import event_log_shards
 from grading_pipeline.event_log import FastSqliteEventLogStorage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,11 +280,103 @@ def test_a_batch_leaves_every_table_as_dagsters_storage_does_event_by_event(tmp_
         return found
 
     ours_tables, stock_tables = tables(tmp_path / "ours"), tables(tmp_path / "stock")
+    # The files themselves too: a run's shard is a copy of a template (event_log_shards.py).
+    assert schemas(tmp_path / "ours") == schemas(tmp_path / "stock")
     assert ours_tables.keys() == stock_tables.keys()
     for name, rows in stock_tables.items():
         assert ours_tables[name] == rows, name
     assert len(stock_tables[(f"{run_id}.db", "event_logs")]) == len(events)
     assert len(stock_tables[("index.db", "asset_check_executions")]) == 4
+
+
+def schemas(folder: Path) -> dict:
+    """Per SQLite file of the folder: its tables, indexes and their SQL, alembic revision and
+    journal mode."""
+    import sqlite3
+
+    found = {}
+    for path in sorted(folder.glob("*.db")):
+        with sqlite3.connect(path) as con:
+            found[path.name] = (
+                con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall(),
+                con.execute("SELECT version_num FROM alembic_version").fetchall(),
+                con.execute("PRAGMA journal_mode").fetchone(),
+            )
+    return found
+
+
+def test_a_new_run_shard_is_ready_without_alembic(tmp_path, monkeypatch):
+    """A run's shard is copied from the template made by the first one, and a stamped shard is not
+    inspected again: neither needs alembic's migration scripts (~90 ms of every launched run)."""
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+
+    folder = tmp_path / "runs"
+    first = FastSqliteEventLogStorage(str(folder))
+    first.store_event(_materialization("a" * 36, "2025-01-01"))
+    first.dispose()
+
+    def no_alembic(*args, **kwargs):
+        raise AssertionError("alembic consulted")
+
+    monkeypatch.setattr(sqlite_event_log, "check_alembic_revision", no_alembic)
+    monkeypatch.setattr(sqlite_event_log, "stamp_alembic_rev", no_alembic)
+    later = FastSqliteEventLogStorage(str(folder))  # as a new process: nothing known yet
+    later.store_event(_materialization("b" * 36, "2025-01-02"))
+    later.store_event(_materialization("a" * 36, "2025-01-03"))
+    assert sorted(later.get_all_run_ids()) == ["a" * 36, "b" * 36]  # the template is no run
+    assert [r.partition_key for r in later.fetch_materializations(AssetKey("daily"), limit=10).records] == [
+        "2025-01-03", "2025-01-02", "2025-01-01"]
+    later.dispose()
+
+
+def test_a_shard_another_process_created_is_kept(tmp_path):
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    folder, run_id = tmp_path / "runs", "c" * 36
+    stock = SqliteEventLogStorage(str(folder))
+    for day in ("2025-01-01", "2025-01-02"):
+        stock.store_event(_materialization(run_id, day))
+    stock.dispose()
+    ours = FastSqliteEventLogStorage(str(folder))
+    ours.store_event(_materialization("d" * 36, "2025-01-03"))  # makes the template
+    ours.store_event(_materialization(run_id, "2025-01-04"))
+    assert [r.event_log_entry.dagster_event.partition for r in ours.get_records_for_run(run_id).records] == [
+        "2025-01-01", "2025-01-02", "2025-01-04"]
+    ours.dispose()
+
+
+def test_processes_starting_the_same_run_at_once_all_land(tmp_path):
+    """Six processes store the first events of one new run in a new folder at the same moment: the
+    template and the shard are made once, every event lands, nothing is left half-made."""
+    folder, run_id = tmp_path / "runs", "f" * 36
+    start_at = time.time() + 3
+    script = textwrap.dedent(f'''
+        import sys, time
+        from grading_pipeline.event_log import FastSqliteEventLogStorage
+        from grading_pipeline_tests.test_event_log import _materialization
+        storage = FastSqliteEventLogStorage({str(folder)!r})
+        time.sleep(max(0.0, {start_at!r} - time.time()))
+        for n in range(5):
+            storage.store_event(_materialization({run_id!r}, "2025-01-01", tags={{"worker": sys.argv[1]}}))
+        storage.dispose()
+    ''')
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(n)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+               for n in range(6)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err[-3000:]
+    storage = FastSqliteEventLogStorage(str(folder))
+    assert len(storage.get_records_for_run(run_id).records) == 30
+    storage.dispose()
+    names = sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    assert [n for n in names if n.endswith(".tmp")] == []
+    assert [n for n in names if n.startswith(".run-shard-template")] == [event_log_shards.template_path(str(folder)).name]
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    stock.store_event(_materialization(run_id, "2025-01-01"))
+    stock.dispose()
+    assert schemas(folder) == schemas(tmp_path / "stock")
 
 
 def _entry(run_id: str, kind: DagsterEventType, data) -> EventLogEntry:

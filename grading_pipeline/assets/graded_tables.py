@@ -222,11 +222,13 @@ def grade_game_dates(
             yield MaterializeResult(asset_key=table.asset_key)
     # After the materializations: each evaluation names the one it audited, so the UI counts it as
     # the check of the latest version (else it shows the partition as not evaluated).
+    targets: dict[AssetKey, dict[str, AssetCheckEvaluationTargetMaterializationData]] = {}
     yield from _evaluations(context, published.findings, "the new rows, inside the write's transaction",
-                            published=True)
+                            published=True, targets=targets)
     if FRESHNESS_KEY in context.selected_asset_check_keys:
         graded_at = dt.datetime.now(dt.timezone.utc)
-        targets = _latest_materializations(context, PREDICTION_ACCURACY.asset_key, dates)
+        targets = targets.get(PREDICTION_ACCURACY.asset_key) or _latest_materializations(
+            context, PREDICTION_ACCURACY.asset_key, dates)
         for game_date in dates:
             yield graded_evaluation(game_date, graded_at, targets.get(game_date.isoformat()))
 
@@ -234,10 +236,12 @@ def grade_game_dates(
 def _evaluations(
     context: AssetExecutionContext, findings: "dict[str, dict[dt.date, Finding]]", audited: str,
     published: "bool | None" = None,
+    targets: "dict[AssetKey, dict[str, AssetCheckEvaluationTargetMaterializationData]] | None" = None,
 ) -> Iterator[AssetCheckEvaluation]:
     """One evaluation per audit and date, recorded on that date's partition, targeting the date's
-    latest materialization (the one just published, or the version that stays)."""
-    targets = {}
+    latest materialization (the one just published, or the version that stays). `targets` (asset
+    key -> partition -> materialization) is filled with those it looked up, for the caller's reuse."""
+    targets = {} if targets is None else targets
     for name, by_date in findings.items():
         audit = AUDITS_BY_NAME[name]
         if audit.table.asset_key not in targets:
