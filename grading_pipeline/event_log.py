@@ -21,7 +21,7 @@ changes only how it connects and how a batch is written:
 * a run's check evaluations are held back until the next other event of the process, any read of
   this storage, 500 of them, or the process's exit, and stored as one batch: a step that records
   one evaluation per check and date (1,620 in a season) then writes them in a few transactions,
-  in order. Dagster's own batching holds a step's materializations the same way;
+  in order (event_log_mixins.py, shared with the production storage);
 * a new run's shard is a copy of a template Dagster made once, and a shard already stamped by
   alembic is not inspected again (event_log_shards.py): ~90 ms of every launched run;
 * after each write to a run's shard, the shard file is touched: the webserver follows a live run
@@ -30,11 +30,9 @@ changes only how it connects and how a batch is written:
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -42,12 +40,10 @@ from contextlib import ExitStack, contextmanager
 import sqlalchemy as db
 from dagster import Field, StringSource
 from dagster._config.config_schema import UserConfigSchema
-from dagster._core.errors import DagsterInvariantViolationError
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS, DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import _event_logs_directory  # where Dagster's own SQLite event log lives
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -56,13 +52,18 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 from grading_pipeline import event_log_shards, settings
-from grading_pipeline.event_log_mixins import PlannedCheckRowsSerializedOnce, TablesKnownOnce
+from grading_pipeline.event_log_mixins import (
+    CheckEvaluationsHeldBack,
+    PlannedCheckRowsSerializedOnce,
+    TablesKnownOnce,
+    is_run_check_evaluation,
+)
 
 OPEN_RUN_SHARDS = 8  # run shards kept open besides the index shard
-PENDING_CHECK_EVALUATIONS = 500  # held back at most, then stored as one batch
 
 
-class FastSqliteEventLogStorage(TablesKnownOnce, PlannedCheckRowsSerializedOnce, SqliteEventLogStorage):
+class FastSqliteEventLogStorage(CheckEvaluationsHeldBack, TablesKnownOnce, PlannedCheckRowsSerializedOnce,
+                                SqliteEventLogStorage):
     """`SqliteEventLogStorage` with pooled connections, no fsync per commit and one transaction
     per batch (see the module's docstring). Same files: an instance can switch back and forth."""
 
@@ -71,9 +72,7 @@ class FastSqliteEventLogStorage(TablesKnownOnce, PlannedCheckRowsSerializedOnce,
         self._engines_lock = threading.Lock()
         self._batch = threading.local()  # the open transactions of this thread's store_event_batch
         self._known_tables: set[str] = set()  # TablesKnownOnce's, forgotten with the engines
-        self._pending: list[EventLogEntry] = []  # a run's check evaluations not yet stored
-        self._pending_lock = threading.RLock()
-        atexit.register(_flush_at_exit, weakref.ref(self))
+        self._hold_back_check_evaluations()
         settings.batch_dagster_events()
         self._inst_data = inst_data
         self._opened = False
@@ -155,30 +154,19 @@ class FastSqliteEventLogStorage(TablesKnownOnce, PlannedCheckRowsSerializedOnce,
         if getattr(self._batch, "stack", None) is not None:  # part of a batch: written at its end
             super().store_event(event)
             return
-        if _is_run_check_evaluation(event):
-            with self._pending_lock:
-                self._pending.append(event)
-                if len(self._pending) < PENDING_CHECK_EVALUATIONS:
-                    return
+        if self._held_back(event):
+            return
         self.flush_check_evaluations()  # stored in order: the evaluations held back first
-        if not _is_run_check_evaluation(event):
+        super().store_event(event)
+        self._signal_watchers(event.run_id)
+
+    def _store_check_evaluations(self, events: Sequence[EventLogEntry]) -> None:
+        self.store_event_batch(events)
+
+    def _store_one_by_one(self, events: Sequence[EventLogEntry]) -> None:
+        for event in events:
             super().store_event(event)
             self._signal_watchers(event.run_id)
-
-    def flush_check_evaluations(self) -> None:
-        """Store the check evaluations held back, as one batch (one by one should it fail)."""
-        if not self._pending:
-            return
-        with self._pending_lock:
-            events, self._pending = self._pending, []
-            if not events:
-                return
-            try:
-                self.store_event_batch(events)
-            except Exception:  # as Dagster does with a failed batch: one by one (an error now raises)
-                for event in events:
-                    super().store_event(event)
-                    self._signal_watchers(event.run_id)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         self.flush_check_evaluations()
@@ -219,55 +207,11 @@ class FastSqliteEventLogStorage(TablesKnownOnce, PlannedCheckRowsSerializedOnce,
                 self._store_asset_event(conn, *asset_events[n])
             evaluations = []
             for (event, row), event_id in zip(mirrored, event_ids):
-                if _is_run_check_evaluation(event):
+                if is_run_check_evaluation(event):
                     evaluations.append((event, event_id, row["event"]))
                 elif event.dagster_event_type in ASSET_CHECK_EVENTS:
                     self.store_asset_check_event(event, event_id)
             self._store_run_check_evaluations(conn, evaluations)
-
-    def _store_run_check_evaluations(self, conn: Connection, evaluations: list[tuple[EventLogEntry, int, str]]) -> None:
-        """`_update_asset_check_evaluation` for many: each evaluation onto its planned row (asset
-        key, check, run, partition), or a new row where none was planned; a key planned twice is
-        Dagster's invariant violation, raised as there."""
-        if not evaluations:
-            return
-        table = AssetCheckExecutionsTable
-        planned: dict[tuple, int] = {}
-        for asset_key, check_name, run_id in {_check_row_key(event)[:3] for event, _, _ in evaluations}:
-            counts = conn.execute(
-                db.select(table.c.partition, db.func.count()).where(
-                    table.c.asset_key == asset_key, table.c.check_name == check_name, table.c.run_id == run_id,
-                ).group_by(table.c.partition))
-            planned.update({(asset_key, check_name, run_id, partition): count for partition, count in counts})
-        updates: list[dict] = []
-        inserts: dict[tuple, dict] = {}  # unplanned: an insert, then updates of it (so its last values)
-        for event, event_id, serialized in evaluations:
-            key = _check_row_key(event)
-            evaluation = event.get_dagster_event().event_specific_data
-            values = dict(
-                execution_status=(AssetCheckExecutionRecordStatus.SUCCEEDED.value if evaluation.passed
-                                  else AssetCheckExecutionRecordStatus.FAILED.value),
-                evaluation_event=serialized,
-                evaluation_event_timestamp=self._event_insert_timestamp(event),
-                evaluation_event_storage_id=event_id,
-                materialization_event_storage_id=(evaluation.target_materialization_data.storage_id
-                                                  if evaluation.target_materialization_data else None),
-            )
-            if planned.get(key, 0) > 1:
-                raise DagsterInvariantViolationError(
-                    f"Updated {planned[key]} rows for asset check evaluation {evaluation.asset_check_key} "
-                    "as a result of duplicate AssetCheckPlanned events.")
-            if key in planned:
-                updates.append({**{f"k_{c}": v for c, v in zip(CHECK_ROW_KEY, key)}, **{f"v_{c}": v for c, v in values.items()}})
-            else:
-                inserts[key] = {**dict(zip(CHECK_ROW_KEY, key)), **values}
-        for with_partition in (True, False):
-            some = [u for u in updates if (u["k_partition"] is not None) == with_partition]
-            if some:
-                columns = [name[2:] for name in some[0] if name.startswith("v_")]
-                conn.execute(_update_planned_check_rows(with_partition, columns), some)
-        if inserts:
-            conn.execute(table.insert(), list(inserts.values()))
 
     def _signal_watchers(self, run_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -294,29 +238,6 @@ class FastSqliteEventLogStorage(TablesKnownOnce, PlannedCheckRowsSerializedOnce,
             self._known_tables.clear()
 
 
-def _flush_at_exit(storage: weakref.ref) -> None:
-    alive = storage()
-    if alive is not None:
-        alive.flush_check_evaluations()
-
-
-CHECK_ROW_KEY = ("asset_key", "check_name", "run_id", "partition")  # a planned check row, as Dagster finds it
-
-
-def _check_row_key(event: EventLogEntry) -> tuple:
-    evaluation = event.get_dagster_event().event_specific_data
-    return (evaluation.asset_key.to_string(), evaluation.check_name, event.run_id, evaluation.partition)
-
-
-def _update_planned_check_rows(with_partition: bool, columns: list[str]):
-    table = AssetCheckExecutionsTable
-    partition = table.c.partition == db.bindparam("k_partition") if with_partition else table.c.partition.is_(None)
-    return table.update().where(
-        table.c.asset_key == db.bindparam("k_asset_key"), table.c.check_name == db.bindparam("k_check_name"),
-        table.c.run_id == db.bindparam("k_run_id"), partition,
-    ).values(**{column: db.bindparam(f"v_{column}") for column in columns})
-
-
 def _mirrored_in_index(event: EventLogEntry) -> bool:
     # As SqliteEventLogStorage.store_event: asset and check events, and run status changes.
     kind = event.dagster_event_type
@@ -327,10 +248,6 @@ def _mirrored_in_index(event: EventLogEntry) -> bool:
 def _asset_key(event: EventLogEntry) -> str | None:
     key = event.get_dagster_event().asset_key
     return key.to_string() if key else None
-
-
-def _is_run_check_evaluation(event: EventLogEntry) -> bool:
-    return bool(event.run_id) and event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION
 
 
 def _no_fsync_per_commit(dbapi_connection, _record) -> None:

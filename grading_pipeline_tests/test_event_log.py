@@ -231,32 +231,10 @@ def test_a_batch_leaves_every_table_as_dagsters_storage_does_event_by_event(tmp_
     materializations of two assets with an indexed tag, an observation, evaluations onto planned
     rows and one never planned, a plain log line) leaves each SQLite file, table and row as
     Dagster's stock storage leaves them storing the same events one at a time."""
-    from dagster import AssetObservation, DailyPartitionsDefinition
-    from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
-    from dagster._core.events import AssetMaterializationPlannedData, AssetObservationData
     from dagster._core.storage.event_log import SqliteEventLogStorage
 
     run_id = "e" * 36
-    days = ["2025-01-01", "2025-01-02", "2025-01-03"]
-    subset = DailyPartitionsDefinition(start_date="2025-01-01").subset_with_partition_keys(days).to_serializable_subset()
-    events = [
-        _entry(run_id, DagsterEventType.RUN_START, None),
-        *[_entry(run_id, DagsterEventType.ASSET_MATERIALIZATION_PLANNED, AssetMaterializationPlannedData(AssetKey("daily"), day))
-          for day in days],
-        _entry(run_id, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, AssetCheckEvaluationPlanned(
-            asset_key=AssetKey("daily"), check_name="sane", partitions_subset=subset)),
-        *[_materialization(run_id, day, tags={"dagster/data_version": day, "not_indexed": "x"}) for day in days],
-        _materialization(run_id, None, asset="other"),
-        _materialization(run_id, None, asset="other"),
-        _entry(run_id, DagsterEventType.ASSET_OBSERVATION, AssetObservationData(AssetObservation(AssetKey("other")))),
-        _evaluation(run_id, "2025-01-02", passed=False),
-        _evaluation(run_id, "2025-01-01", passed=True),
-        _evaluation(run_id, "2025-01-01", passed=False),  # re-evaluated: the last one stands
-        _evaluation(run_id, "2025-01-09", passed=True),  # never planned: a row of its own,
-        _evaluation(run_id, "2025-01-09", passed=False),  # then updated
-        EventLogEntry(error_info=None, level="INFO", user_message="a plain log line", run_id=run_id,
-                      timestamp=time.time(), dagster_event=None),
-    ]
+    events = every_kind_of_event(run_id)
     ours = FastSqliteEventLogStorage(str(tmp_path / "ours"))
     ours.store_event_batch(events)
     ours.dispose()
@@ -287,6 +265,36 @@ def test_a_batch_leaves_every_table_as_dagsters_storage_does_event_by_event(tmp_
         assert ours_tables[name] == rows, name
     assert len(stock_tables[(f"{run_id}.db", "event_logs")]) == len(events)
     assert len(stock_tables[("index.db", "asset_check_executions")]) == 4
+
+
+def every_kind_of_event(run_id: str) -> list[EventLogEntry]:
+    """What a run records, of every kind: run status, planned materializations and checks,
+    materializations of two assets with an indexed tag, an observation, evaluations onto planned
+    rows, one re-evaluated, one never planned then updated, a plain log line."""
+    from dagster import AssetObservation, DailyPartitionsDefinition
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
+    from dagster._core.events import AssetMaterializationPlannedData, AssetObservationData
+
+    days = ["2025-01-01", "2025-01-02", "2025-01-03"]
+    subset = DailyPartitionsDefinition(start_date="2025-01-01").subset_with_partition_keys(days).to_serializable_subset()
+    return [
+        _entry(run_id, DagsterEventType.RUN_START, None),
+        *[_entry(run_id, DagsterEventType.ASSET_MATERIALIZATION_PLANNED, AssetMaterializationPlannedData(AssetKey("daily"), day))
+          for day in days],
+        _entry(run_id, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, AssetCheckEvaluationPlanned(
+            asset_key=AssetKey("daily"), check_name="sane", partitions_subset=subset)),
+        *[_materialization(run_id, day, tags={"dagster/data_version": day, "not_indexed": "x"}) for day in days],
+        _materialization(run_id, None, asset="other"),
+        _materialization(run_id, None, asset="other"),
+        _entry(run_id, DagsterEventType.ASSET_OBSERVATION, AssetObservationData(AssetObservation(AssetKey("other")))),
+        _evaluation(run_id, "2025-01-02", passed=False),
+        _evaluation(run_id, "2025-01-01", passed=True),
+        _evaluation(run_id, "2025-01-01", passed=False),  # re-evaluated: the last one stands
+        _evaluation(run_id, "2025-01-09", passed=True),  # never planned: a row of its own,
+        _evaluation(run_id, "2025-01-09", passed=False),  # then updated
+        EventLogEntry(error_info=None, level="INFO", user_message="a plain log line", run_id=run_id,
+                      timestamp=time.time(), dagster_event=None),
+    ]
 
 
 def schemas(folder: Path) -> dict:

@@ -65,6 +65,44 @@ def test_a_range_run_keeps_its_connection_and_records_every_date(
     assert ours_rows == database.query(rows)
 
 
+def test_every_table_is_as_dagster_postgres_leaves_it_with_evaluations_held_back(postgres_server):
+    """The events of every kind a run records, stored one at a time as Dagster stores them (this
+    storage holds the check evaluations back and writes them in one transaction): every table and
+    row as dagster-postgres's own storage leaves them, ids included."""
+    from grading_pipeline_tests.test_event_log import every_kind_of_event
+
+    events = every_kind_of_event("e" * 36)
+    databases = {}
+    for name, kind in (("ours", PooledPostgresEventLogStorage), ("stock", PostgresEventLogStorage)):
+        databases[name] = postgres_server.create_database()
+        storage = kind(databases[name].url.replace("postgresql://", "postgresql+psycopg2://", 1))
+        for event in events:
+            storage.store_event(event)
+        if name == "ours":
+            assert storage._pending == []  # the log line after the evaluations stored them first
+        storage.dispose()
+
+    write_times = {"create_timestamp", "migration_completed"}  # when the row was written, not what
+
+    def tables(database) -> dict:
+        found = {}
+        for (table,) in database.query("SELECT table_name FROM information_schema.tables "
+                                       "WHERE table_schema = 'public' AND table_name != 'alembic_version'"):
+            columns = [c for (c,) in database.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND table_name = %s ORDER BY ordinal_position", (table,)) if c not in write_times]
+            found[table] = sorted(database.query(f'SELECT {", ".join(chr(34) + c + chr(34) for c in columns)} FROM {table}'),
+                                  key=repr)
+        return found
+
+    ours, stock = tables(databases["ours"]), tables(databases["stock"])
+    assert ours.keys() == stock.keys()
+    for table, rows in stock.items():
+        assert ours[table] == rows, table
+    assert len(stock["event_logs"]) == len(events)
+    assert len(stock["asset_check_executions"]) == 4
+
+
 def test_the_webserver_still_gets_dagsters_engine_with_its_statement_timeout(prod_instance):
     storage = prod_instance.event_log_storage
     ours = storage._engine
