@@ -358,7 +358,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run_benchmark,
     )
 
-    figures = run_benchmark(args.season_days, args.per_day, args.repeats)
+    figures = run_benchmark(args.season_days, args.per_day, args.repeats, ui=not args.skip_ui,
+                            ui_backfill=not args.skip_ui_backfill)
     print_benchmark(figures)
     print_locks(lock_latencies(args.lock_cycles), figures["one_launched"])
     print_observations(observation_figures())
@@ -439,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--lock-cycles", type=int, default=200)
     p.add_argument("--skip-cleanup", action="store_true", help="skip the 500k-row cleanup figures")
+    p.add_argument("--skip-ui", action="store_true", help="skip the runs launched through dagster dev (the UI's path)")
+    p.add_argument("--skip-ui-backfill", action="store_true",
+                   help="skip the UI backfill (about a minute: Dagster's backfill daemon ticks every 30 s)")
     p.set_defaults(func=cmd_bench)
     return parser
 
