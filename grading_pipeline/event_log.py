@@ -23,7 +23,7 @@ changes only how it connects and how a batch is written:
   one evaluation per check and date (1,620 in a season) then writes them in a few transactions,
   in order (event_log_mixins.py, shared with the production storage);
 * a new run's shard is a copy of a template Dagster made once, and a shard already stamped by
-  alembic is not inspected again (event_log_shards.py): ~90 ms of every launched run;
+  alembic is not inspected again (sqlite_files.py): ~90 ms of every launched run;
 * after each write to a run's shard, the shard file is touched: the webserver follows a live run
   by watching that file, which a pooled connection no longer checkpoints into on every close.
 """
@@ -51,7 +51,7 @@ from dagster._serdes import ConfigurableClassData
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
-from grading_pipeline import event_log_shards, settings
+from grading_pipeline import settings, sqlite_files
 from grading_pipeline.event_log_mixins import (
     CheckEvaluationsHeldBack,
     PlannedCheckRowsSerializedOnce,
@@ -112,7 +112,7 @@ class FastSqliteEventLogStorage(CheckEvaluationsHeldBack, TablesKnownOnce, Plann
                 poolclass=QueuePool, pool_size=1, max_overflow=8,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
-            db.event.listen(engine, "connect", _no_fsync_per_commit)
+            db.event.listen(engine, "connect", sqlite_files.no_fsync_per_commit)
             if shard not in self._initialized_dbs:
                 self._initialize(shard, engine)
                 self._initialized_dbs.add(shard)
@@ -123,16 +123,16 @@ class FastSqliteEventLogStorage(CheckEvaluationsHeldBack, TablesKnownOnce, Plann
             return engine
 
     def _initialize(self, shard: str, engine: Engine) -> None:
-        """What Dagster's `_initdb` leaves, without its cost when it can (event_log_shards.py)."""
+        """What Dagster's `_initdb` leaves, without its cost when it can (sqlite_files.py)."""
         path = self.path_for_shard(shard)
         if shard != INDEX_SHARD_NAME and not os.path.exists(path):
             try:
-                template = event_log_shards.ensure_template(self._base_dir, self._initdb)
-                if event_log_shards.create_from_template(template, path):
+                template = sqlite_files.ensure_template(self._base_dir, self._initdb)
+                if sqlite_files.create_from_template(template, path):
                     return
             except OSError:  # e.g. a read-only folder: Dagster's way, which says what is wrong
                 pass
-        if not event_log_shards.stamped(path):
+        if not sqlite_files.stamped(path):
             self._initdb(engine)
 
     @contextmanager
@@ -248,9 +248,3 @@ def _mirrored_in_index(event: EventLogEntry) -> bool:
 def _asset_key(event: EventLogEntry) -> str | None:
     key = event.get_dagster_event().asset_key
     return key.to_string() if key else None
-
-
-def _no_fsync_per_commit(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()

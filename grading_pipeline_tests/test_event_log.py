@@ -19,7 +19,7 @@ from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializa
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from grading_pipeline import event_log_shards
+from grading_pipeline import sqlite_files
 from grading_pipeline.event_log import FastSqliteEventLogStorage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,7 +258,7 @@ def test_a_batch_leaves_every_table_as_dagsters_storage_does_event_by_event(tmp_
         return found
 
     ours_tables, stock_tables = tables(tmp_path / "ours"), tables(tmp_path / "stock")
-    # The files themselves too: a run's shard is a copy of a template (event_log_shards.py).
+    # The files themselves too: a run's shard is a copy of a template (sqlite_files.py).
     assert schemas(tmp_path / "ours") == schemas(tmp_path / "stock")
     assert ours_tables.keys() == stock_tables.keys()
     for name, rows in stock_tables.items():
@@ -378,7 +378,7 @@ def test_processes_starting_the_same_run_at_once_all_land(tmp_path):
     storage.dispose()
     names = sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm")))
     assert [n for n in names if n.endswith(".tmp")] == []
-    assert [n for n in names if n.startswith(".run-shard-template")] == [event_log_shards.template_path(str(folder)).name]
+    assert [n for n in names if n.startswith(".run-shard-template")] == [sqlite_files.template_path(str(folder)).name]
     from dagster._core.storage.event_log import SqliteEventLogStorage
 
     stock = SqliteEventLogStorage(str(tmp_path / "stock"))

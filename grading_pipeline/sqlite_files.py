@@ -1,4 +1,5 @@
-"""The SQLite files of the local event log, made ready cheaply (used by event_log.py).
+"""The local instance's SQLite files, made ready cheaply (used by event_log.py and
+sqlite_storages.py).
 
 Dagster's SQLite event log keeps each run in a file of its own. Before its first use in a process,
 every file goes through `SqliteEventLogStorage._initdb`, which loads alembic's migration scripts to
@@ -12,7 +13,7 @@ learn the head revision (~20 ms) and, for a new run, creates the tables and stam
   with it (it stamps only a file without one; upgrades are `dagster instance migrate`'s).
 
 Anything else (no template possible, a file being created by another process) takes Dagster's
-`_initdb`, with its retries.
+`_initdb`, with its retries. The run and schedule storages use `stamped` the same way.
 """
 
 from __future__ import annotations
@@ -82,3 +83,12 @@ def create_from_template(template: Path, path: str) -> bool:
         return False
     finally:
         os.remove(staged)
+
+
+def no_fsync_per_commit(dbapi_connection, _record) -> None:
+    """`PRAGMA synchronous=NORMAL` on a new connection (an engine's "connect" listener): on
+    Dagster's WAL journal, a commit no longer waits for an fsync. A crash of the process loses
+    nothing; a power cut may lose the last commits, never corrupt the file."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,93 @@
+"""The local instance's run and schedule storages (grading_pipeline/sqlite_storages.py): Dagster's
+files, made by Dagster the first time, then opened without alembic and through one pooled engine."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import yaml
+from dagster import DagsterInstance, DagsterRunStatus
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.test_utils import create_run_for_test
+
+from grading_pipeline.sqlite_storages import FastSqliteRunStorage, FastSqliteScheduleStorage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def home_with(tmp_path: Path, name: str, project_storages: bool) -> Path:
+    home = tmp_path / name
+    home.mkdir()
+    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    if not project_storages:
+        config.pop("run_storage"), config.pop("schedule_storage")
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return home
+
+
+def schemas(home: Path) -> dict:
+    found = {}
+    for path in (home / "history" / "runs.db", home / "schedules" / "schedules.db"):
+        with sqlite3.connect(path) as con:
+            found[path.name] = (
+                con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall(),
+                con.execute("SELECT version_num FROM alembic_version").fetchall(),
+                con.execute("PRAGMA journal_mode").fetchone(),
+            )
+    return found
+
+
+def test_a_new_instance_gets_dagsters_own_files(tmp_path, monkeypatch):
+    homes = {}
+    for name, ours in (("ours", True), ("stock", False)):
+        homes[name] = home_with(tmp_path, name, ours)
+        monkeypatch.setenv("DAGSTER_HOME", str(homes[name]))
+        with DagsterInstance.get() as instance:
+            kinds = (type(instance.run_storage), type(instance.schedule_storage))
+            assert kinds == ((FastSqliteRunStorage, FastSqliteScheduleStorage) if ours
+                             else (SqliteRunStorage, SqliteScheduleStorage))
+            run = create_run_for_test(instance, job_name="a_job", tags={"dagster/partition": "2026-11-30"})
+            assert instance.get_run_by_id(run.run_id).tags["dagster/partition"] == "2026-11-30"
+    assert schemas(homes["ours"]) == schemas(homes["stock"])
+
+
+def test_an_existing_instance_is_opened_without_alembic(tmp_path, monkeypatch):
+    """A stamped file is what Dagster's from_local leaves as it is; alembic's scripts (~25 ms a
+    storage) are not loaded to learn that again in every process."""
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.schedules.sqlite import sqlite_schedule_storage
+
+    home = home_with(tmp_path, "home", True)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:  # made here, by Dagster's from_local
+        first = create_run_for_test(instance, job_name="a_job")
+
+    def no_alembic(*args, **kwargs):
+        raise AssertionError("alembic consulted")
+
+    for module in (sqlite_run_storage, sqlite_schedule_storage):
+        monkeypatch.setattr(module, "check_alembic_revision", no_alembic)
+    with DagsterInstance.get() as instance:
+        assert instance.get_run_by_id(first.run_id).job_name == "a_job"
+        second = create_run_for_test(instance, job_name="a_job", status=DagsterRunStatus.STARTED)
+        assert [r.run_id for r in instance.get_runs()] == [second.run_id, first.run_id]
+        assert instance.schedule_storage.all_instigator_state() == []
+    monkeypatch.undo()  # Dagster's own storage reads the same file
+    stock = SqliteRunStorage.from_local(str(home / "history"))
+    assert {r.run_id for r in stock.get_runs()} == {first.run_id, second.run_id}
+
+
+def test_a_file_not_stamped_goes_through_dagster(tmp_path):
+    """A runs.db without its instance_info table (made by an older Dagster) is completed by
+    Dagster's from_local, as before."""
+    folder = tmp_path / "history"
+    SqliteRunStorage.from_local(str(folder)).dispose()
+    with sqlite3.connect(folder / "runs.db") as con:
+        con.execute("DROP TABLE instance_info")
+    storage = FastSqliteRunStorage(str(folder))
+    with sqlite3.connect(folder / "runs.db") as con:
+        assert con.execute("SELECT name FROM sqlite_master WHERE name = 'instance_info'").fetchone()
+    assert storage.get_runs() == []
+    storage.dispose()
