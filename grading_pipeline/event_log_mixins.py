@@ -1,4 +1,4 @@
-"""What both of the project's event logs (event_log.py locally, postgres_event_log.py in production)
+"""What both of the project's event logs (event_log.py locally, postgres_storages.py in production)
 change in Dagster's SQL event log storage, mixed in before Dagster's class."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The production event log (grading_pipeline/postgres_event_log.py) on a real PostgreSQL server: a
+"""The production event log (grading_pipeline/postgres_storages.py) on a real PostgreSQL server: a
 range run keeps one connection instead of opening one for every statement, and records every date's
 materializations and check evaluations, the rows dagster-postgres's own storage writes for the same events."""
 
@@ -9,7 +9,12 @@ import sqlalchemy
 from dagster import AssetCheckKey, DagsterEventType
 from dagster_postgres import PostgresEventLogStorage
 
-from grading_pipeline.postgres_event_log import EXTRA_CONNECTIONS, PooledPostgresEventLogStorage
+from grading_pipeline.postgres_storages import (
+    EXTRA_CONNECTIONS,
+    PooledPostgresEventLogStorage,
+    PooledPostgresRunStorage,
+    PooledPostgresScheduleStorage,
+)
 from grading_pipeline_tests.production.test_materialize_on_postgres import (
     ACCURACY, PERFORMANCE, SCORECARD, grading_job)
 
@@ -29,7 +34,10 @@ def test_a_range_run_keeps_its_connection_and_records_every_date(
 
     storage = prod_instance.event_log_storage
     assert isinstance(storage, PooledPostgresEventLogStorage)
+    assert isinstance(prod_instance.run_storage, PooledPostgresRunStorage)
+    assert isinstance(prod_instance.schedule_storage, PooledPostgresScheduleStorage)
     opened = counting_connects(storage._engine)
+    run_state_opened = counting_connects(prod_instance.run_storage._engine)
     days = [d.isoformat() for d in season.game_dates]
     result = grading_job(warehouse, partition_lock).execute_in_process(
         instance=prod_instance,
@@ -38,6 +46,7 @@ def test_a_range_run_keeps_its_connection_and_records_every_date(
     events = prod_instance.all_logs(result.run_id)
     assert len(events) > 60
     assert 1 <= len(opened) <= 1 + EXTRA_CONNECTIONS  # for all those events
+    assert 1 <= len(run_state_opened) <= 1 + EXTRA_CONNECTIONS  # the run's status, tags, snapshots
 
     for key in (ACCURACY, PERFORMANCE, SCORECARD):
         records = prod_instance.fetch_materializations(key, limit=100).records
