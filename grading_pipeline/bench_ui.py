@@ -39,18 +39,23 @@ RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 BACKFILL_DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    """The data of a query to the webserver at `url`; its errors raised."""
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"{url}/graphql", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.loads(response.read())
+    if answer.get("errors"):
+        raise AssertionError(f"GraphQL errors: {answer['errors']}")
+    return answer["data"]
+
+
 class DagsterDev:
     def __init__(self, url: str):
         self.url = url
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
-        if answer.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {answer['errors']}")
-        return answer["data"]
+        return graphql(self.url, query, variables)
 
 
 @contextmanager
@@ -81,7 +86,7 @@ def dagster_dev(env: dict[str, str], cwd: Path, timeout: float = 180.0) -> Itera
 def _ready(dev: DagsterDev) -> bool:
     try:
         data = dev.graphql(DAEMONS)
-    except (urllib.error.URLError, OSError, RuntimeError):
+    except (urllib.error.URLError, OSError, AssertionError):
         return False
     statuses = {s["daemonType"]: s["healthy"] for s in data["instance"]["daemonHealth"]["allDaemonStatuses"]}
     return bool(data["repositoriesOrError"].get("nodes")) and all(

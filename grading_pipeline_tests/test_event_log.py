@@ -297,20 +297,21 @@ def every_kind_of_event(run_id: str) -> list[EventLogEntry]:
     ]
 
 
-def schemas(folder: Path) -> dict:
-    """Per SQLite file of the folder: its tables, indexes and their SQL, alembic revision and
-    journal mode."""
+def file_schema(path: Path) -> tuple:
+    """A SQLite file's tables, indexes and their SQL, alembic revision and journal mode."""
     import sqlite3
 
-    found = {}
-    for path in sorted(folder.glob("*.db")):
-        with sqlite3.connect(path) as con:
-            found[path.name] = (
-                con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall(),
-                con.execute("SELECT version_num FROM alembic_version").fetchall(),
-                con.execute("PRAGMA journal_mode").fetchone(),
-            )
-    return found
+    with sqlite3.connect(path) as con:
+        return (
+            con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall(),
+            con.execute("SELECT version_num FROM alembic_version").fetchall(),
+            con.execute("PRAGMA journal_mode").fetchone(),
+        )
+
+
+def schemas(folder: Path) -> dict:
+    """`file_schema` of each SQLite file of the folder."""
+    return {path.name: file_schema(path) for path in sorted(folder.glob("*.db"))}
 
 
 def test_a_new_run_shard_is_ready_without_alembic(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import Sqlit
 from dagster._core.test_utils import create_run_for_test
 
 from grading_pipeline.sqlite_storages import FastSqliteRunStorage, FastSqliteScheduleStorage
+from grading_pipeline_tests.test_event_log import file_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,15 +29,7 @@ def home_with(tmp_path: Path, name: str, project_storages: bool) -> Path:
 
 
 def schemas(home: Path) -> dict:
-    found = {}
-    for path in (home / "history" / "runs.db", home / "schedules" / "schedules.db"):
-        with sqlite3.connect(path) as con:
-            found[path.name] = (
-                con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall(),
-                con.execute("SELECT version_num FROM alembic_version").fetchall(),
-                con.execute("PRAGMA journal_mode").fetchone(),
-            )
-    return found
+    return {path.name: file_schema(path) for path in (home / "history" / "runs.db", home / "schedules" / "schedules.db")}
 
 
 def test_a_new_instance_gets_dagsters_own_files(tmp_path, monkeypatch):

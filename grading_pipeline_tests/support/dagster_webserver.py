@@ -3,7 +3,6 @@ DAGSTER_HOME, and its GraphQL API (what the UI reads)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from grading_pipeline.bench_ui import graphql
 from grading_pipeline_tests.support.services import free_port, log_tail, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,13 +24,7 @@ class Webserver:
     log_path: Path
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
-        if answer.get("errors"):
-            raise AssertionError(f"GraphQL errors: {answer['errors']}")
-        return answer["data"]
+        return graphql(self.url, query, variables)
 
     def stop(self) -> None:
         stop_group(self.process, 10.0)
