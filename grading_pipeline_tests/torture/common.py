@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PREDICTIONS = "nba_predictions.player_prop_predictions"
 ACCURACY = "nba_predictions.prediction_accuracy"
 # Columns that differ between two gradings of the same inputs (when, by which run / holder).
-RUN_COLUMNS = {"graded_at", "computed_at", "run_id", "dagster_run_id", "fencing_token", "holder_id",
+RUN_COLUMNS = {"graded_at", "computed_at", "run_id", "dagster_run_id", "graded_by_run", "fencing_token", "holder_id",
                "lock_holder", "written_by", "written_at"}
 KEYS = {
     "nba_predictions.system_daily_performance": ("game_date", "system_id"),
