@@ -36,7 +36,7 @@ from grading_pipeline.tables import (
     SYSTEM_SCORECARD,
     GradedTable,
 )
-from grading_pipeline.sql_catalog import ddl_columns, read_sql, type_family
+from grading_pipeline.sql_catalog import ddl_columns, type_family
 from grading_pipeline.warehouse.base import (
     INPUT_DDL,
     AuditQuery,
@@ -44,6 +44,7 @@ from grading_pipeline.warehouse.base import (
     Publication,
     TableWrite,
     WarehouseSession,
+    rows_by_date,
 )
 
 
@@ -357,27 +358,18 @@ def publish_dates(
     graded_before = _graded_dates(session, start_date, end_date) if grading else {}
     if grading and not policy.allow_empty_replace:
         _refuse_to_empty_graded_dates(graded_before, health)
-    # A re-grade says what it changes (a stat correction re-settles grades): read before the write,
-    # in the same session (DuckDB: no other writer meanwhile).
-    changes = grade_changes(session, min(graded_before), max(graded_before)) if graded_before else {}
+    # A re-grade says what it changed (a stat correction re-settles grades), inside the write: the
+    # previous grades copied before its DELETE, compared with the new ones after its INSERT.
+    reports = {"previous_sql": "reports/previous_grades.sql", "report_sql": "reports/grade_changes.sql"}
     writes = [TableWrite(t.name, overrides.get(t.name, t.select_sql), t.summary_sql, *ranges[t.name],
-                         params=provenance_params(t, run_id, fences)) for t in tables]
+                         params=provenance_params(t, run_id, fences),
+                         **(reports if t is PREDICTION_ACCURACY and graded_before else {})) for t in tables]
     audits = audits_of(tables) if audits is None else tuple(audits)
     publication = session.publish(start_date, end_date, writes, _queries(audits, settings, ranges), fences,
                                   before_commit)
+    changes = rows_by_date(publication.reports.get(PREDICTION_ACCURACY.name, []))
     return replace(_judged(publication, audits, settings, health, ranges), regraded=frozenset(graded_before),
                    grade_changes=changes)
-
-
-def grade_changes(session: WarehouseSession, start_date: dt.date, end_date: dt.date) -> dict[dt.date, list[dict[str, Any]]]:
-    """Per date of the range: what grading it again now would change, per system with a change
-    (grades whose prediction_correct, is_voided or actual_points flip; win rate before and after)."""
-    text = f"WITH regraded AS (\n{read_sql(PREDICTION_ACCURACY.select_sql)}\n),\n{read_sql('reports/grade_changes.sql')}"
-    params = {"start_date": start_date, "end_date": end_date, **provenance_params(PREDICTION_ACCURACY, None, None)}
-    changes: dict[dt.date, list[dict[str, Any]]] = {}
-    for row in session.query_text(text, params):
-        changes.setdefault(row["game_date"], []).append(row)
-    return changes
 
 
 def _graded_dates(session: WarehouseSession, start_date: dt.date, end_date: dt.date) -> dict[dt.date, int]:

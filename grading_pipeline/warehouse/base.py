@@ -12,7 +12,7 @@ from typing import Any
 from dagster import ConfigurableResource
 
 from grading_pipeline.errors import FencedOutError
-from grading_pipeline.sql_catalog import SqlDialect
+from grading_pipeline.sql_catalog import SqlDialect, read_sql
 
 # Output tables, created idempotently before any write; input tables are never created by a run
 # (a missing input is an error, not an empty day).
@@ -40,7 +40,11 @@ class Fence:
 @dataclass(frozen=True)
 class TableWrite:
     """One table's new rows for every date of a range: `select_sql` (bound to @start_date and
-    @end_date) replaces them; `summary_sql` reads per-date figures back inside the transaction."""
+    @end_date) replaces them; `summary_sql` reads per-date figures back inside the transaction.
+    With `previous_sql` and `report_sql`, the write also says what it changed: `previous_sql`
+    selects from the rows it is about to replace (copied before its DELETE), and `report_sql`, a
+    text that follows `WITH previous_rows AS (...),`, compares them with the new rows after the
+    INSERT (a re-grade's changed grades: sql/reports/)."""
 
     table: str
     select_sql: str
@@ -50,6 +54,8 @@ class TableWrite:
     start_date: dt.date | None = None
     end_date: dt.date | None = None
     params: Mapping[str, Any] = field(default_factory=dict)  # the select's own, e.g. its provenance
+    previous_sql: str | None = None
+    report_sql: str | None = None
 
     def range(self, start_date: dt.date, end_date: dt.date) -> tuple[dt.date, dt.date]:
         return self.start_date or start_date, self.end_date or end_date
@@ -85,6 +91,7 @@ class Publication:
     audit_rows: dict[str, list[dict[str, Any]]]  # audit name -> the rows it returned
     seconds: float = 0.0  # the whole transaction
     audit_seconds: float = 0.0  # the audits inside it
+    reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # table -> its report_sql's rows
 
 
 def rows_by_date(rows: list[dict[str, Any]]) -> dict[dt.date, list[dict[str, Any]]]:
@@ -92,6 +99,15 @@ def rows_by_date(rows: list[dict[str, Any]]) -> dict[dt.date, list[dict[str, Any
     for row in rows:
         grouped.setdefault(row["game_date"], []).append(row)
     return grouped
+
+
+PREVIOUS_ROWS = "previous_rows_of_write"  # the name (a prefix) of the copy of a write's previous rows
+
+
+def report_text(write: TableWrite, previous_rows: str) -> str:
+    """The BigQuery-dialect text of a write's report (sql/ macros expanded), reading the copy of its
+    previous rows from the table `previous_rows`."""
+    return f"WITH previous_rows AS (SELECT * FROM {previous_rows}),\n{read_sql(write.report_sql)}"
 
 
 def blocking_failures(audits: Sequence[AuditQuery], audit_rows: Mapping[str, list]) -> tuple[str, ...]:

@@ -89,6 +89,7 @@ from grading_pipeline.tables import FENCE_TABLE
 from grading_pipeline.warehouse.base import (
     INPUT_DDL,
     OUTPUT_DDL,
+    PREVIOUS_ROWS,
     AuditQuery,
     Fence,
     Publication,
@@ -96,6 +97,7 @@ from grading_pipeline.warehouse.base import (
     Warehouse,
     WarehouseSession,
     blocking_failures,
+    report_text,
     rows_by_date,
 )
 
@@ -446,9 +448,11 @@ class BigQuerySession(WarehouseSession):
             bind = self._range_binder(f"w{n}", write.range(start_date, end_date), params)
             params.update(write.params)
             before, after = f"_before_{n}_{suffix}", f"_after_{n}_{suffix}"
+            previous = f"_{PREVIOUS_ROWS}_{n}_{suffix}"
             statements += [
                 bind(f"CREATE TEMP TABLE {before} AS\nSELECT game_date, COUNT(*) AS row_count FROM {target}\n"
                      f"WHERE {in_range} GROUP BY game_date"),
+                *([bind(f"CREATE TEMP TABLE {previous} AS\n{self._render(write.previous_sql)}")] if write.report_sql else []),
                 bind(f"DELETE FROM {target} WHERE {in_range}"),
                 bind(f"INSERT INTO {target} ({', '.join(selected)})\nSELECT {', '.join(selected)} FROM (\n"
                      f"{self._render(write.select_sql)}\n)"),
@@ -460,6 +464,12 @@ class BigQuerySession(WarehouseSession):
                 summary = f"_summary_{n}_{suffix}"
                 statements.append(bind(f"CREATE TEMP TABLE {summary} AS\n{self._render(write.summary_sql)}"))
                 results.append(("summary", write.table, summary))
+            if write.report_sql:
+                report = f"_report_{n}_{suffix}"
+                # Rendered with a fixed name (its translation is cached), then given this script's.
+                text = self.dialect.render_text(report_text(write, PREVIOUS_ROWS)).replace(PREVIOUS_ROWS, previous)
+                statements.append(bind(f"CREATE TEMP TABLE {report} AS\n{text}"))
+                results.append(("report", write.table, report))
         blocking = []
         for n, audit in enumerate(audits):
             found = f"_audit_{n}_{suffix}"
@@ -501,9 +511,10 @@ class BigQuerySession(WarehouseSession):
         written = {w.table: sum(r["row_count"] for r in parts.get(("after", w.table), [])) for w in writes}
         summaries = {w.table: rows_by_date(parts.get(("summary", w.table), [])) for w in writes if w.summary_sql}
         audit_rows = {a.name: parts.get(("audit", a.name), []) for a in audits}
+        reports = {w.table: parts.get(("report", w.table), []) for w in writes if w.report_sql}
         blocked = blocking_failures(audits, audit_rows)
         return Publication(start_date, end_date, not blocked, blocked, replaced, written, summaries, audit_rows,
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, reports=reports)
 
     def load_rows(self, table: str, frame: Any, replace_dates: list[dt.date] | None = None) -> int:
         spec = table_spec_for(table)

@@ -26,6 +26,7 @@ from grading_pipeline.tables import FENCE_TABLE
 from grading_pipeline.warehouse.base import (
     INPUT_DDL,
     OUTPUT_DDL,
+    PREVIOUS_ROWS,
     AuditQuery,
     Fence,
     Publication,
@@ -33,6 +34,7 @@ from grading_pipeline.warehouse.base import (
     Warehouse,
     WarehouseSession,
     blocking_failures,
+    report_text,
     rows_by_date,
 )
 
@@ -266,11 +268,15 @@ class DuckDBSession(WarehouseSession):
         try:
             for write in writes:
                 self._touch_fences(write.table, (fences or {}).get(write.table, ()))
-            for write in writes:
+            for n, write in enumerate(writes):
                 params = dict(zip(("start_date", "end_date"), write.range(start_date, end_date)))
                 replaced[write.table] = dict(self._execute(
                     f"SELECT game_date, COUNT(*) FROM {write.table} WHERE {in_range} GROUP BY game_date", params
                 ).fetchall())
+                if write.report_sql:
+                    previous = DUCKDB.render(write.previous_sql)
+                    self._execute(f"CREATE OR REPLACE TEMP TABLE {PREVIOUS_ROWS}_{n} AS {previous}",
+                                  _used_params(previous, params))
                 self._execute(f"DELETE FROM {write.table} WHERE {in_range}", params)
                 select = DUCKDB.render(write.select_sql)
                 (written[write.table],) = self._execute(
@@ -287,6 +293,11 @@ class DuckDBSession(WarehouseSession):
                 w.table: rows_by_date(self.query(w.summary_sql, dict(zip(("start_date", "end_date"), w.range(start_date, end_date)))))
                 for w in writes if w.summary_sql
             }
+            reports = {
+                w.table: self.query_text(report_text(w, f"{PREVIOUS_ROWS}_{n}"),
+                                         dict(zip(("start_date", "end_date"), w.range(start_date, end_date))))
+                for n, w in enumerate(writes) if w.report_sql
+            }
             blocked = blocking_failures(audits, audit_rows)
             if blocked:
                 self.con.rollback()
@@ -298,7 +309,7 @@ class DuckDBSession(WarehouseSession):
             self.con.rollback()
             raise
         return Publication(start_date, end_date, not blocked, blocked, replaced, written, summaries, audit_rows,
-                           time.perf_counter() - started, audit_seconds)
+                           time.perf_counter() - started, audit_seconds, reports)
 
     def _touch_fences(self, table: str, fences: Sequence[Fence]) -> None:
         """Inside the write's transaction: modify this holder's fence row of every date, and fail

@@ -123,3 +123,23 @@ def test_every_check_and_report_query_runs_alike(bq_warehouse, duck_warehouse, s
             got, want = bq.query(name, params), duck.query(name, params)
             assert [{k: _num(v) for k, v in r.items()} for r in got] == \
                    [{k: _num(v) for k, v in r.items()} for r in want], name
+
+
+def test_a_regrade_reports_the_same_changed_grades_on_both_engines(bq_warehouse, duck_warehouse, season):
+    """A stat correction on one date, then the season graded again: each engine reports, from inside
+    its write (the previous grades copied before the DELETE), the same changed grades per system."""
+    first, last = season.game_dates[0], season.game_dates[-1]
+    corrected = season.actuals[season.actuals["game_date"] == first].copy()
+    corrected["points"] = (corrected["points"] - 5).clip(lower=0)  # every player of the date: 5 fewer
+    changes = {}
+    for name, warehouse in (("bigquery", bq_warehouse), ("duckdb", duck_warehouse)):
+        load_and_grade(warehouse, season, day_by_day=False)
+        warehouse.load_rows("nba_analytics.player_game_summary", corrected, [first])
+        with warehouse.session() as session:
+            published = publish_dates(session, first, last, policy=GradingPolicy())
+        assert published.committed
+        changes[name] = {day: [{k: _num(v) for k, v in row.items()} for row in rows]
+                         for day, rows in published.grade_changes.items()}
+    assert set(changes["duckdb"]) == {first}  # the other dates' grades did not move
+    assert sum(int(row["grades_changed"]) for row in changes["duckdb"][first]) > 0
+    assert changes["bigquery"] == changes["duckdb"]

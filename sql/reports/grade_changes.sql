@@ -1,15 +1,16 @@
--- What re-grading a date range changes: per (game_date, system_id) with a change, the grades whose
--- prediction_correct, is_voided or actual_points differ between the stored rows and the new ones
--- (a key present on one side only counts too), and the win rate before and after. Follows a CTE
--- `regraded` holding the new grades (sql/grading/grade_predictions.sql; see grading.py).
--- Keys group NULL-safe (sql/macros/business_key.sql). Parameters: @start_date, @end_date DATE.
+-- What re-grading a date range changed: per (game_date, system_id) with a change, the grades whose
+-- prediction_correct, is_voided or actual_points differ between the previous rows and the new ones
+-- (a key present on one side only counts too), and the win rate before and after. Run inside the
+-- write's transaction after its INSERT, following a CTE `previous_rows` that holds the previous
+-- grades (sql/reports/previous_grades.sql, copied before the DELETE); the new ones are the
+-- table's. Keys group NULL-safe (sql/macros/business_key.sql). Parameters: @start_date, @end_date DATE.
 versions AS (
   SELECT {{ business_key }}, 'before' AS version, prediction_correct, is_voided, actual_points
-  FROM nba_predictions.prediction_accuracy
-  WHERE game_date BETWEEN @start_date AND @end_date
+  FROM previous_rows
   UNION ALL
   SELECT {{ business_key }}, 'after' AS version, prediction_correct, is_voided, actual_points
-  FROM regraded
+  FROM nba_predictions.prediction_accuracy
+  WHERE game_date BETWEEN @start_date AND @end_date
 ),
 
 per_key AS (
