@@ -107,9 +107,11 @@ class FastSqliteEventLogStorage(CheckEvaluationsHeldBack, TablesKnownOnce, Plann
             if engine is not None:
                 self._engines.move_to_end(shard)
                 return engine
+            # One connection kept; more while threads need them at once, never waited for (as with
+            # Dagster's engine per statement), closed when given back.
             engine = create_engine(
                 self.conn_string_for_shard(shard),
-                poolclass=QueuePool, pool_size=1, max_overflow=8,
+                poolclass=QueuePool, pool_size=1, max_overflow=-1,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
             db.event.listen(engine, "connect", sqlite_files.no_fsync_per_commit)

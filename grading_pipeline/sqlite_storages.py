@@ -84,9 +84,9 @@ class _OpenedCheaply:
 
     def _pooled(self) -> Engine:
         with self._engine_lock:
-            if self._engine is None:
+            if self._engine is None:  # as event_log.py's: one kept, more at once never waited for
                 self._engine = create_engine(
-                    self._conn_string, poolclass=QueuePool, pool_size=1, max_overflow=8,
+                    self._conn_string, poolclass=QueuePool, pool_size=1, max_overflow=-1,
                     connect_args={"check_same_thread": False})
                 event.listen(self._engine, "connect", sqlite_files.no_fsync_per_commit)
             return self._engine

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import sqlalchemy
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
@@ -83,4 +84,17 @@ def test_a_file_not_stamped_goes_through_dagster(tmp_path):
     with sqlite3.connect(folder / "runs.db") as con:
         assert con.execute("SELECT name FROM sqlite_master WHERE name = 'instance_info'").fetchone()
     assert storage.get_runs() == []
+    storage.dispose()
+
+
+def test_many_connections_at_once_never_wait_for_the_pool(tmp_path):
+    """A webserver serves many requests at once: the pool keeps one connection and opens more as
+    needed, as Dagster's storage (an engine per statement) never waited either."""
+    from contextlib import ExitStack
+
+    storage = FastSqliteRunStorage(str(tmp_path / "history"))
+    storage._pooled().pool._timeout = 1  # a wait would fail within a second, not Dagster's 30 s
+    with ExitStack() as held:
+        connections = [held.enter_context(storage.connect()) for _ in range(20)]
+        assert all(c.execute(sqlalchemy.text("SELECT 1")).scalar() == 1 for c in connections)
     storage.dispose()
