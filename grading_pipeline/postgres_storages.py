@@ -42,6 +42,11 @@ RECYCLE_SECONDS = 3600  # as the webserver's default
 class ConnectionKept:
     """A dagster-postgres storage whose engine keeps its connection (see the module's docstring)."""
 
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
+                 inst_data: ConfigurableClassData | None = None, token_provider=None):
+        super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
+        self._keep_connection()
+
     def _keep_connection(self) -> None:  # after Dagster's __init__, which made a NullPool engine
         self._engine.dispose()
         self._engine = create_pg_engine(
@@ -75,19 +80,9 @@ class ConnectionKept:
 class PooledPostgresRunStorage(ConnectionKept, PostgresRunStorage):
     """`PostgresRunStorage` whose engine keeps its connection."""
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 inst_data: ConfigurableClassData | None = None, token_provider=None):
-        super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
-        self._keep_connection()
-
 
 class PooledPostgresScheduleStorage(ConnectionKept, PostgresScheduleStorage):
     """`PostgresScheduleStorage` whose engine keeps its connection."""
-
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 inst_data: ConfigurableClassData | None = None, token_provider=None):
-        super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
-        self._keep_connection()
 
 
 class PooledPostgresEventLogStorage(ConnectionKept, CheckEvaluationsHeldBack, TablesKnownOnce,
@@ -99,7 +94,6 @@ class PooledPostgresEventLogStorage(ConnectionKept, CheckEvaluationsHeldBack, Ta
                  inst_data: ConfigurableClassData | None = None, token_provider=None):
         self._hold_back_check_evaluations()  # before Dagster's __init__, which already connects
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
-        self._keep_connection()
         settings.batch_dagster_events()  # a step's materializations: one INSERT (dagster-postgres batches them)
 
     def store_event(self, event: EventLogEntry) -> None:

@@ -39,14 +39,17 @@ def template_path(base_dir: str) -> Path:
     return Path(base_dir) / f"{TEMPLATE_PREFIX}-dagster-{dagster.__version__}-sqlalchemy-{sqlalchemy.__version__}.sqlite"
 
 
-def stamped(path: str) -> bool:
-    """Whether the SQLite file at `path` holds an alembic revision (False when it cannot tell)."""
+def stamped(path: str, tables: tuple[str, ...] = ()) -> bool:
+    """Whether the SQLite file at `path` holds an alembic revision, and `tables` (False when it
+    cannot tell)."""
     if not os.path.isfile(path):
         return False
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=5)) as con:
-            return con.execute("SELECT version_num FROM alembic_version").fetchone() is not None
-    except sqlite3.Error:  # no table yet, a file being created: Dagster's _initdb decides
+            present = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return all(t in present for t in tables) and "alembic_version" in present and \
+                con.execute("SELECT version_num FROM alembic_version").fetchone() is not None
+    except sqlite3.Error:  # a file being created: Dagster's own initialization decides
         return False
 
 

@@ -15,9 +15,7 @@ each), and both storages then open a new engine and connection for every stateme
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +43,7 @@ class _OpenedCheaply:
     SHARD: str  # the file's name without .db
     TABLES: tuple[str, ...] = ()  # tables `from_local` would create even in a stamped file
     STOCK: type
+    FOLDER_OF: staticmethod  # the instance's root folder -> where Dagster keeps the file
 
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
         self._inst_data = inst_data
@@ -64,17 +63,14 @@ class _OpenedCheaply:
 
     def _open(self, base_dir: str) -> None:
         mkdir_p(base_dir)
-        if not _ready(os.path.join(base_dir, f"{self.SHARD}.db"), self.TABLES):
+        if not sqlite_files.stamped(os.path.join(base_dir, f"{self.SHARD}.db"), self.TABLES):
             self.STOCK.from_local(base_dir)  # Dagster's own: creates, stamps, migrates the file
         self.STOCK.__init__(self, create_db_conn_string(base_dir, self.SHARD), self._inst_data)
         self._opened = True
 
-    def _folder_of(self, instance) -> str:
-        raise NotImplementedError
-
     def register_instance(self, instance) -> None:
         if not self._opened:
-            self._open(self._folder_of(instance))
+            self._open(self.FOLDER_OF(instance.root_directory))
         super().register_instance(instance)
 
     @contextmanager
@@ -106,9 +102,7 @@ class FastSqliteRunStorage(_OpenedCheaply, SqliteRunStorage):
     SHARD = "runs"
     TABLES = ("instance_info",)
     STOCK = SqliteRunStorage
-
-    def _folder_of(self, instance) -> str:
-        return _runs_directory(instance.root_directory)
+    FOLDER_OF = staticmethod(_runs_directory)
 
 
 class FastSqliteScheduleStorage(_OpenedCheaply, SqliteScheduleStorage):
@@ -116,18 +110,4 @@ class FastSqliteScheduleStorage(_OpenedCheaply, SqliteScheduleStorage):
 
     SHARD = "schedules"
     STOCK = SqliteScheduleStorage
-
-    def _folder_of(self, instance) -> str:
-        return _schedule_directory(instance.root_directory)
-
-
-def _ready(path: str, tables: tuple[str, ...]) -> bool:
-    """Stamped by alembic and holding `tables`: `from_local` would do nothing with it."""
-    if not sqlite_files.stamped(path):
-        return False
-    try:
-        with contextlib.closing(sqlite3.connect(path, timeout=5)) as con:
-            present = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error:
-        return False
-    return all(t in present for t in tables)
+    FOLDER_OF = staticmethod(_schedule_directory)
