@@ -132,3 +132,42 @@ def test_a_sweep_of_less_than_one_day_is_refused(season, grade, warehouse, monke
     monkeypatch.setenv("GRADING_DUCKDB_PATH", warehouse.database)
     assert cli.main(["sweep", "--days", days, "--end", START.isoformat()]) == 2
     assert "at least one day" in capsys.readouterr().err
+
+
+def test_an_asset_downstream_of_the_grades_runs_after_them_and_not_after_a_blocked_write(
+        season, warehouse, partition_lock, instance, monkeypatch, caplog):
+    # A user's own asset on prediction_accuracy, in the same run. The step records its checks as
+    # AssetCheckEvaluations (one per date) and yields each check's output, as Dagster does with an
+    # AssetCheckResult: no "did not yield or return expected outputs" in the run's log, no "will
+    # proceed without gating" warning, and the downstream asset does not run after a refused write.
+    from dagster import asset, materialize
+
+    from grading_pipeline.assets import grade_game_dates
+    from grading_pipeline.partitions import game_date_partitions
+
+    ran: list[str] = []
+    day = season.game_dates[0].isoformat()
+
+    @asset(deps=[ACCURACY], partitions_def=game_date_partitions)
+    def users_report_of_grades(context) -> None:
+        ran.append(context.partition_key)
+
+    def run():
+        return materialize([grade_game_dates, users_report_of_grades], partition_key=day, instance=instance,
+                           resources={"warehouse": warehouse, "partition_lock": partition_lock}, raise_on_error=False)
+
+    published = run()
+    assert published.success and ran == [day]
+    logged = [r.user_message for r in instance.all_logs(published.run_id)]
+    assert any("published" in m for m in logged) and not [m for m in logged if "did not yield" in m]
+    assert "will proceed without gating" not in caplog.text
+    outputs = {e.event_specific_data.step_output_handle.output_name for e in published.all_events
+               if e.event_type_value == "STEP_OUTPUT" and e.step_key == "grade_game_dates"}
+    checks = {e.asset_check_key for e in published.get_asset_check_evaluations()}
+    assert len(checks) == 9 and {grade_game_dates.get_output_name_for_asset_check_key(k) for k in checks} <= outputs
+
+    corrupt_staged_rows(monkeypatch, "INSERT INTO nba_predictions.prediction_accuracy SELECT * FROM nba_predictions.prediction_accuracy")
+    refused = run()
+    assert not refused.success and not evaluations(refused)[NO_DUPLICATE_BUSINESS_KEYS].passed
+    assert ran == [day]  # not run again
+    assert "users_report_of_grades" not in {e.step_key for e in refused.all_events if e.event_type_value == "STEP_START"}

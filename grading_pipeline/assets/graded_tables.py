@@ -32,6 +32,7 @@ from dagster import (
     Config,
     DagsterEventType,
     MaterializeResult,
+    Output,
     multi_asset,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
@@ -223,14 +224,29 @@ def grade_game_dates(
     # After the materializations: each evaluation names the one it audited, so the UI counts it as
     # the check of the latest version (else it shows the partition as not evaluated).
     targets: dict[AssetKey, dict[str, AssetCheckEvaluationTargetMaterializationData]] = {}
-    yield from _evaluations(context, published.findings, "the new rows, inside the write's transaction",
-                            published=True, targets=targets)
+    yield from _with_check_outputs(context, _evaluations(
+        context, published.findings, "the new rows, inside the write's transaction", published=True, targets=targets))
     if FRESHNESS_KEY in context.selected_asset_check_keys:
         graded_at = dt.datetime.now(dt.timezone.utc)
         targets = targets.get(PREDICTION_ACCURACY.asset_key) or _latest_materializations(
             context, PREDICTION_ACCURACY.asset_key, dates)
-        for game_date in dates:
-            yield graded_evaluation(game_date, graded_at, targets.get(game_date.isoformat()))
+        yield from _with_check_outputs(
+            context, (graded_evaluation(game_date, graded_at, targets.get(game_date.isoformat())) for game_date in dates))
+
+
+def _with_check_outputs(context: AssetExecutionContext, evaluations: Iterable[AssetCheckEvaluation]) -> Iterator[Any]:
+    """The evaluations, then an output for each check they evaluated: what Dagster yields with an
+    AssetCheckResult, which cannot name a date in a range run (hence AssetCheckEvaluations, one
+    per date). Without the outputs Dagster logs that the step "did not yield or return expected
+    outputs" and warns that a downstream asset "will proceed without gating" on the check."""
+    evaluated: dict[AssetCheckKey, None] = {}
+    for evaluation in evaluations:
+        evaluated[evaluation.asset_check_key] = None
+        yield evaluation
+    for key in evaluated:
+        # A write also audits the tables it re-computes unselected; their checks have no output.
+        if key in context.selected_asset_check_keys:
+            yield Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
 
 
 def _evaluations(
@@ -289,10 +305,11 @@ def _recheck_stored_rows(
     audits = [AUDITS_BY_NAME[key.name] for key in context.selected_asset_check_keys if key.name in AUDITS_BY_NAME]
     with warehouse.session(read_only=True) as session:
         findings = audit_stored(session, dates[0], dates[-1], audits, audit_settings)
-    yield from _evaluations(context, findings, "the stored rows (the check run on its own)")
+    yield from _with_check_outputs(context, _evaluations(context, findings, "the stored rows (the check run on its own)"))
     if FRESHNESS_KEY in context.selected_asset_check_keys:
         targets = _latest_materializations(context, PREDICTION_ACCURACY.asset_key, dates)
-        yield from evaluations_now(context.instance, warehouse, dates[0], dates[-1], targets=targets)
+        yield from _with_check_outputs(
+            context, evaluations_now(context.instance, warehouse, dates[0], dates[-1], targets=targets))
 
 
 def _log_publication(context: AssetExecutionContext, published: DatesPublication, seconds: float) -> None:
