@@ -80,6 +80,10 @@ class FastSqliteEventLogStorage(CheckEvaluationsHeldBack, TablesKnownOnce, Plann
             self._open(base_dir)
 
     def _open(self, base_dir: str) -> None:
+        index = os.path.join(base_dir, f"{INDEX_SHARD_NAME}.db")
+        with contextlib.suppress(OSError):  # where it cannot, Dagster's __init__ makes it in place
+            os.makedirs(base_dir, exist_ok=True)
+            sqlite_files.made_whole(index, lambda folder: SqliteEventLogStorage(folder).dispose())
         super().__init__(base_dir, self._inst_data)
         self._opened = True
 

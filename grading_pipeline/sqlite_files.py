@@ -14,6 +14,13 @@ learn the head revision (~20 ms) and, for a new run, creates the tables and stam
 
 Anything else (no template possible, a file being created by another process) takes Dagster's
 `_initdb`, with its retries. The run and schedule storages use `stamped` the same way.
+
+Every file a new instance needs (the event log's index shard, runs.db, schedules.db, the template)
+is made whole before it appears (`made_whole`): Dagster's own code makes it in a private folder,
+and a hard link puts it in place. Dagster makes them in place, tables then alembic's stamp, in
+steps other processes see: six processes opening a new instance at once left runs.db and
+schedules.db with two alembic heads or an old revision in 9 of 10 rounds, and crashed some of the
+processes ("table runs already exists"; afterwards every stock open fails, "more than one head").
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import contextlib
 import os
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -56,21 +64,35 @@ def stamped(path: str, tables: tuple[str, ...] = ()) -> bool:
 def ensure_template(base_dir: str, initdb: Callable[[Engine], None]) -> Path:
     """The template of a new run's file, made with `initdb` (Dagster's own) if absent."""
     path = template_path(base_dir)
-    if path.is_file():
-        return path
-    building = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    engine = create_engine(f"sqlite:///{building}", poolclass=NullPool)
-    try:
-        initdb(engine)
-    finally:
-        engine.dispose()
-    with contextlib.closing(sqlite3.connect(building)) as con:  # everything in the file itself
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    for leftover in (f"{building}-wal", f"{building}-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(leftover)
-    os.replace(building, path)  # another process's template is the same file: either wins
+
+    def build(folder: str) -> None:
+        engine = create_engine(f"sqlite:///{os.path.join(folder, path.name)}", poolclass=NullPool)
+        try:
+            initdb(engine)
+        finally:
+            engine.dispose()
+
+    made_whole(str(path), build)
     return path
+
+
+def made_whole(path: str, build: Callable[[str], None]) -> None:
+    """Unless a file is at `path`, have `build` make it (under the same name, in the private
+    folder it is given), then put it in place whole. Another process's file, made meanwhile, is
+    kept: either is what Dagster makes. Raises OSError where it cannot (e.g. no hard links)."""
+    if os.path.exists(path):
+        return
+    name = os.path.basename(path)
+    staging = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        build(staging)
+        built = os.path.join(staging, name)
+        with contextlib.closing(sqlite3.connect(built)) as con:  # everything in the file itself
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with contextlib.suppress(FileExistsError):
+            os.link(built, path)  # unlike a rename, never replaces a file made meanwhile
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def create_from_template(template: Path, path: str) -> bool:

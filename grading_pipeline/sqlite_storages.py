@@ -15,6 +15,7 @@ each), and both storages then open a new engine and connection for every stateme
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -63,7 +64,10 @@ class _OpenedCheaply:
 
     def _open(self, base_dir: str) -> None:
         mkdir_p(base_dir)
-        if not sqlite_files.stamped(os.path.join(base_dir, f"{self.SHARD}.db"), self.TABLES):
+        path = os.path.join(base_dir, f"{self.SHARD}.db")
+        with contextlib.suppress(OSError):  # where it cannot, from_local below makes it in place
+            sqlite_files.made_whole(path, lambda folder: self.STOCK.from_local(folder).dispose())
+        if not sqlite_files.stamped(path, self.TABLES):
             self.STOCK.from_local(base_dir)  # Dagster's own: creates, stamps, migrates the file
         self.STOCK.__init__(self, create_db_conn_string(base_dir, self.SHARD), self._inst_data)
         self._opened = True

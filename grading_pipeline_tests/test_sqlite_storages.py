@@ -4,6 +4,10 @@ files, made by Dagster the first time, then opened without alembic and through o
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import sqlalchemy
@@ -98,3 +102,57 @@ def test_many_connections_at_once_never_wait_for_the_pool(tmp_path):
         connections = [held.enter_context(storage.connect()) for _ in range(20)]
         assert all(c.execute(sqlalchemy.text("SELECT 1")).scalar() == 1 for c in connections)
     storage.dispose()
+
+
+
+def open_storages(folder: Path, stock: bool = False) -> None:
+    """An instance folder's three SQLite storages opened (made, when new) as every Dagster process
+    does: the project's, or Dagster's own."""
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    from grading_pipeline.event_log import FastSqliteEventLogStorage
+
+    if stock:
+        opened = (SqliteEventLogStorage(str(folder / "history" / "runs")),
+                  SqliteRunStorage.from_local(str(folder / "history")),
+                  SqliteScheduleStorage.from_local(str(folder / "schedules")))
+    else:
+        opened = (FastSqliteEventLogStorage(str(folder / "history" / "runs")),
+                  FastSqliteRunStorage(str(folder / "history")), FastSqliteScheduleStorage(str(folder / "schedules")))
+    for storage in opened:
+        storage.dispose()
+
+
+def files_of_an_instance(folder: Path) -> dict:
+    """Each file's schema and alembic revision, and the data migrations it records as done."""
+    made = {}
+    for path in (folder / "history" / "runs.db", folder / "schedules" / "schedules.db",
+                 folder / "history" / "runs" / "index.db"):
+        with sqlite3.connect(path) as con:
+            migrated = sorted(name for (name,) in con.execute("SELECT name FROM secondary_indexes"))
+        made[path.name] = (file_schema(path), migrated)
+    return made
+
+
+def test_processes_opening_a_new_instance_at_once_all_get_dagsters_files(tmp_path):
+    """Six processes (a webserver, a daemon, runs launched together) open a new instance's storages
+    at the same moment. Dagster makes each file in place, in steps the others see: through its own
+    code they crashed ("table runs already exists") and left runs.db and schedules.db with two
+    alembic heads or an old revision in 9 of 10 such rounds. Each file is now made whole first."""
+    open_storages(tmp_path / "stock", stock=True)
+    folder, start_at = tmp_path / "ours", time.time() + 3
+    script = textwrap.dedent(f'''
+        import time
+        from pathlib import Path
+        from grading_pipeline_tests.test_sqlite_storages import open_storages
+        time.sleep(max(0.0, {start_at!r} - time.time()))
+        open_storages(Path({str(folder)!r}))
+    ''')
+    workers = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+               for _ in range(6)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err[-3000:]
+    assert files_of_an_instance(folder) == files_of_an_instance(tmp_path / "stock")
+    assert [p.name for p in folder.rglob("*.tmp")] == []
+    open_storages(folder, stock=True)  # Dagster's own storages open them as theirs
