@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The local instance; the grading-pipeline commands fall back to it too (settings.DEFAULT_DAGSTER_HOME).
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
 .PHONY: install demo test dev bench torture clean

@@ -71,7 +71,14 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
 def _instance():
     from dagster import DagsterInstance
 
-    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    if os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.get()  # Dagster's own checks of the variable, and its messages
+    home = settings.dagster_home()
+    return DagsterInstance.from_config(home) if home else DagsterInstance.ephemeral()
+
+
+NO_INSTANCE = ("no Dagster instance to read the gradings from: set DAGSTER_HOME, or run it where "
+               f"`make demo` made {settings.DEFAULT_DAGSTER_HOME}/")
 
 
 def partition_range_error(start: dt.date, end: dt.date) -> str | None:
@@ -228,6 +235,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.days < 1:
         print(f"grading-pipeline status: --days must be at least 1, not {args.days}", file=sys.stderr)
         return 2
+    if settings.dagster_home() is None:  # a temporary instance has no gradings: all would say NOT GRADED
+        print(f"grading-pipeline status: {NO_INSTANCE}", file=sys.stderr)
+        return 2
     end = args.end or settings.yesterday()
     start = max(settings.season_start(), end - dt.timedelta(days=args.days - 1))
     statuses = date_statuses(_instance(), _warehouse(), start, end)
@@ -327,9 +337,14 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     """Launch the cleanup job (or restore a backup) on this environment's warehouse."""
     from grading_pipeline.cleanup import restore_from_backup
     from grading_pipeline.definitions import build_definitions
+    from grading_pipeline.errors import GradingError
 
     if args.restore:
-        rows = restore_from_backup(_warehouse(), args.restore)
+        try:
+            rows = restore_from_backup(_warehouse(), args.restore)
+        except (ValueError, GradingError) as error:  # a wrong name: nothing was changed
+            print(f"grading-pipeline cleanup --restore: {error}; nothing changed", file=sys.stderr)
+            return 2
         print(f"Restored nba_predictions.prediction_accuracy from {args.restore}: {rows:,} rows")
         return 0
     job = build_definitions().resolve_job_def("cleanup_duplicates")
@@ -403,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_range(p)
     p.set_defaults(func=cmd_summary)
 
-    p = commands.add_parser("scorecard", help="rank the systems over a trailing window: win rate, its 95% interval, ROI")
+    p = commands.add_parser("scorecard", help="rank the systems over a trailing window: win rate, its 95%% interval, ROI")
     p.add_argument("--date", type=_date, default=None, help="the window's last date (default: the newest scored)")
     p.add_argument("--window", type=int, default=30, help="1, 7 or 30 days (default %(default)s)")
     p.set_defaults(func=cmd_scorecard)
@@ -456,7 +471,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "end", None) and getattr(args, "start", None) and args.end < args.start:
         print("--end is before --start", file=sys.stderr)
         return 2
-    return args.func(args)
+    from grading_pipeline.errors import GradingError
+
+    try:
+        return args.func(args)
+    except GradingError as error:  # the project's own errors say what is wrong: a trace would bury it
+        print(f"grading-pipeline {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

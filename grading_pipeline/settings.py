@@ -8,6 +8,9 @@ import os
 
 
 DEFAULT_DATA_DIR = "data"
+# The local Dagster instance's folder, beside data/: the one `make demo` and `make dev` use (the
+# Makefile exports it as DAGSTER_HOME), so that the CLI's runs and reports see the same instance.
+DEFAULT_DAGSTER_HOME = ".dagster_home"
 # Opening night of the 2026-27 regular season: the first date the partitions offer by default.
 # A historical backfill sets GRADING_SEASON_START to its first date.
 DEFAULT_SEASON_START = "2026-10-20"
@@ -32,6 +35,15 @@ def grading_env() -> str:
 
 def duckdb_path() -> str:
     return os.environ.get("GRADING_DUCKDB_PATH", os.path.join(DEFAULT_DATA_DIR, "warehouse.duckdb"))
+
+
+def dagster_home() -> str | None:
+    """The Dagster instance the CLI records its runs in and reads them from: DAGSTER_HOME, else
+    the project's .dagster_home when it exists; None when there is neither (a temporary one)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        return home
+    return os.path.abspath(DEFAULT_DAGSTER_HOME) if os.path.isdir(DEFAULT_DAGSTER_HOME) else None
 
 
 def lock_path() -> str:

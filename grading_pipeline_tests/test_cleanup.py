@@ -34,6 +34,7 @@ def dirty(warehouse, grade, monkeypatch, tmp_path):
     monkeypatch.setenv("GRADING_DUCKDB_PATH", warehouse.database)
     monkeypatch.setenv("GRADING_LOCK_PATH", str(tmp_path / "locks.sqlite"))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .dagster_home here: a temporary instance
     return season, dirty_dates
 
 
@@ -129,6 +130,7 @@ def test_a_game_id_repeated_across_dates_is_no_duplicate_for_the_checks_the_swee
     monkeypatch.setenv("GRADING_DUCKDB_PATH", warehouse.database)
     monkeypatch.setenv("GRADING_LOCK_PATH", str(tmp_path / "locks.sqlite"))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .dagster_home here: a temporary instance
     assert report(warehouse).duplicate_keys == 1
     assert cli.main(["cleanup"]) == 0
     rows = fetch(warehouse, "SELECT game_date, game_id, actual_points FROM nba_predictions.prediction_accuracy ORDER BY 1")

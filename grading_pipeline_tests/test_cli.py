@@ -15,6 +15,7 @@ def local_env(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADING_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     monkeypatch.setenv("GRADING_LOCK_PATH", str(tmp_path / "locks.sqlite"))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .dagster_home here: a temporary instance, unless a test makes one
     return tmp_path
 
 
@@ -105,3 +106,75 @@ def test_a_date_outside_the_partitions_names_the_valid_range(local_env, capsys, 
     assert cli.main(["grade", "--start", day, "--end", day]) == 2
     err = capsys.readouterr().err
     assert f"{day} is not a partition" in err and "GRADING_SEASON_START" in err and "yesterday" in err
+
+
+def test_the_help_of_every_command_prints(capsys):
+    """`grading-pipeline --help`, the README's first command, crashed in argparse (a bare % in a help)."""
+    import argparse
+
+    def commands(parser, prefix=()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield (*prefix, name)
+                    yield from commands(sub, (*prefix, name))
+
+    every = [(), *commands(cli.build_parser())]
+    assert ("locks", "release") in every and ("scorecard",) in every
+    printed = {}
+    for command in every:
+        with pytest.raises(SystemExit) as exited:
+            cli.main([*command, "--help"])
+        assert exited.value.code == 0, command
+        printed[command] = capsys.readouterr().out
+        assert printed[command].startswith("usage: grading-pipeline"), command
+    assert "95% interval" in printed[()]
+
+
+def test_status_reads_the_projects_instance_and_refuses_without_one(local_env, capsys):
+    """As the README writes it (no DAGSTER_HOME in the shell), `status` read a temporary instance
+    after `make demo` and said every graded date was NOT GRADED (exit 1). It reads the project's
+    .dagster_home, which make demo and make dev use; with no instance at all it says so (exit 2)."""
+    day = dt.date(2025, 11, 1)
+    assert cli.main(["sample-data", "--start", day.isoformat(), "--days", "1", "--per-day", "100"]) == 0
+    capsys.readouterr()
+    assert cli.main(["status", "--end", day.isoformat(), "--days", "1"]) == 2
+    assert "no Dagster instance to read the gradings from" in capsys.readouterr().err
+    (local_env / ".dagster_home").mkdir()  # what make demo leaves (the Makefile's DAGSTER_HOME)
+    (local_env / ".dagster_home" / "dagster.yaml").write_text("")
+    assert cli.main(["grade", "--start", day.isoformat(), "--end", day.isoformat()]) == 0
+    capsys.readouterr()
+    assert cli.main(["status", "--end", day.isoformat(), "--days", "1"]) == 0
+    assert "OK: 2025-11-01 .. 2025-11-01 needs nothing." in capsys.readouterr().out
+    assert (local_env / ".dagster_home" / "history" / "runs.db").is_file()  # where make dev's UI reads them
+
+
+def test_restoring_a_backup_that_does_not_exist_is_a_clear_error_that_changes_nothing(local_env, capsys):
+    """It ended in a raw ValueError traceback."""
+    import duckdb
+
+    day = "2025-11-01"
+    assert cli.main(["sample-data", "--start", day, "--days", "1", "--per-day", "100"]) == 0
+    assert cli.main(["grade", "--start", day, "--end", day]) == 0
+    count = "SELECT COUNT(*) FROM nba_predictions.prediction_accuracy"
+    with duckdb.connect(str(local_env / "w.duckdb"), read_only=True) as con:
+        (before,) = con.execute(count).fetchone()
+    capsys.readouterr()
+    for name, reason in (("nba_predictions.prediction_accuracy_backup_20250101_000000", "does not exist"),
+                         ("nba_predictions.player_prop_predictions", "is not a backup of")):
+        assert cli.main(["cleanup", "--restore", name]) == 2
+        err = capsys.readouterr().err
+        assert reason in err and "nothing changed" in err and "Traceback" not in err
+    with duckdb.connect(str(local_env / "w.duckdb"), read_only=True) as con:
+        assert con.execute(count).fetchone() == (before,) and before > 0
+
+
+@pytest.mark.parametrize("command", [["summary", "--start", "2025-11-01", "--end", "2025-11-02"],
+                                     ["scorecard", "--window", "30"], ["sweep", "--days", "7"]])
+def test_a_report_on_a_warehouse_not_made_yet_is_one_clear_line(local_env, capsys, command):
+    """On a fresh checkout before `make demo`, they ended in a WarehouseUnavailableError traceback."""
+    assert cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"grading-pipeline {command[0]}: WarehouseUnavailableError: DuckDB warehouse ")
+    assert "does not exist" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not (local_env / "w.duckdb").exists()  # and a read-only report did not create it
