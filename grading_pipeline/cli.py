@@ -165,9 +165,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"FAILED ({name}): {lines[0]}", file=sys.stderr)
         for line in lines[1:]:
             print(f"  {line}", file=sys.stderr)
+    kept = settings.dagster_home() is not None
     if not result.success and not args.verbose:
-        print(f"(the full trace: grading-pipeline {args.command} ... --verbose, or run {result.run_id} in the UI)",
-              file=sys.stderr)
+        in_the_ui = f", or run {result.run_id} in the UI" if kept else ""
+        print(f"(the full trace: grading-pipeline {args.command} ... --verbose{in_the_ui})", file=sys.stderr)
     if args.command == "demo" and result.success:
         print("3/5 the daily duplicate sweep (its own job, as the 12:00 UTC schedule runs it):")
         sweep_result = run_sweep_job()
@@ -179,6 +180,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.command == "demo" and result.success:
         print("\n5/5 the systems, ranked (grading-pipeline scorecard):")
         print_scorecard(args.end, 30)
+    if not kept:
+        print(f"(a temporary Dagster instance: the run is not kept for the UI or `status`; set DAGSTER_HOME, "
+              f"or run `make demo` once to make {settings.DEFAULT_DAGSTER_HOME}/)", file=sys.stderr)
     return 0 if result.success else 1
 
 

@@ -140,10 +140,12 @@ def test_status_reads_the_projects_instance_and_refuses_without_one(local_env, c
     capsys.readouterr()
     assert cli.main(["status", "--end", day.isoformat(), "--days", "1"]) == 2
     assert "no Dagster instance to read the gradings from" in capsys.readouterr().err
+    assert cli.main(["grade", "--start", day.isoformat(), "--end", day.isoformat()]) == 0
+    assert "a temporary Dagster instance: the run is not kept" in capsys.readouterr().err
     (local_env / ".dagster_home").mkdir()  # what make demo leaves (the Makefile's DAGSTER_HOME)
     (local_env / ".dagster_home" / "dagster.yaml").write_text("")
     assert cli.main(["grade", "--start", day.isoformat(), "--end", day.isoformat()]) == 0
-    capsys.readouterr()
+    assert "temporary" not in capsys.readouterr().err
     assert cli.main(["status", "--end", day.isoformat(), "--days", "1"]) == 0
     assert "OK: 2025-11-01 .. 2025-11-01 needs nothing." in capsys.readouterr().out
     assert (local_env / ".dagster_home" / "history" / "runs.db").is_file()  # where make dev's UI reads them
