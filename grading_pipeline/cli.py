@@ -476,10 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--end is before --start", file=sys.stderr)
         return 2
     from grading_pipeline.errors import GradingError
+    from grading_pipeline.locks.lease import LockError
 
     try:
         return args.func(args)
-    except GradingError as error:  # the project's own errors say what is wrong: a trace would bury it
+    except (GradingError, LockError) as error:  # the project's own errors say what is wrong: a trace would bury it
         print(f"grading-pipeline {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
 

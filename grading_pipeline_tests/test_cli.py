@@ -180,3 +180,20 @@ def test_a_report_on_a_warehouse_not_made_yet_is_one_clear_line(local_env, capsy
     assert err.startswith(f"grading-pipeline {command[0]}: WarehouseUnavailableError: DuckDB warehouse ")
     assert "does not exist" in err and "Traceback" not in err and len(err.splitlines()) == 1
     assert not (local_env / "w.duckdb").exists()  # and a read-only report did not create it
+
+
+def test_a_lock_store_that_does_not_answer_is_one_clear_line(local_env, monkeypatch, capsys):
+    """`locks list` against a Firestore that is not there ended in a LockBackendUnavailableError
+    traceback. (A closed loopback port: nothing listens there.)"""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("GRADING_LOCK_BACKEND", "firestore")
+    monkeypatch.setenv("GRADING_FIRESTORE_PROJECT", "grading-test")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}")
+    assert cli.main(["locks", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grading-pipeline locks: LockBackendUnavailableError: Firestore did not answer")
+    assert f"127.0.0.1:{port}" in err and "Traceback" not in err and len(err.splitlines()) == 1
